@@ -1,0 +1,3 @@
+"""darling-nix: an x86_64-darwin Nix builder inside Darling."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,35 @@
+"""The `darling-nix` command line (typer). The gate is not here: see entry.py."""
+
+from __future__ import annotations
+
+import typer
+
+from . import accounts_cmds, config_cmds
+from .builder_cmds import install_nix_command, prefix_app, render_command
+from .demo import demo_command
+from .doctor_cmds import doctor_command
+
+app = typer.Typer(
+    name="darling-nix",
+    help="Run an x86_64-darwin Nix builder inside Darling. Exit codes: 0 ok, 1 a check or "
+         "step failed, 2 bad input (config, arguments, hash).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmds.app, name="config")
+app.add_typer(accounts_cmds.app, name="accounts")
+app.add_typer(prefix_app, name="prefix")
+app.command("render")(render_command)
+app.command("install-nix")(install_nix_command)
+app.command("doctor")(doctor_command)
+app.command("demo")(demo_command)
+
+
+@app.command("gate")
+def gate_placeholder() -> None:
+    """sshd's ForceCommand: run an allowed Nix command inside the prefix
+    (`darling-nix gate [--config FILE]`; handled before this CLI is loaded)."""
+    from ..gate import main
+
+    raise typer.Exit(main([]))

@@ -1,0 +1,107 @@
+"""`darling-nix accounts`: users and groups inside the prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..accounts import Accounts, AccountsError, Group, User
+from ..fsutil import LockTimeout
+from ..prefix import etc_dir
+from .common import DEFAULT_CONFIG, EXIT_USAGE, JsonOption, fail, load, print_json
+
+app = typer.Typer(help="List and edit the prefix's users and groups (passwd, master.passwd, "
+                       "group under <prefix>/private/etc).", no_args_is_help=True)
+state: dict[str, Accounts] = {}
+
+
+@app.callback()
+def select(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Builder config; its prefix "
+                                         "is used.")] = DEFAULT_CONFIG,
+    etc: Annotated[Path | None, typer.Option(help="Work on this etc directory instead "
+                                             "(a prefix's private/etc).")] = None,
+) -> None:
+    state["accounts"] = Accounts(etc if etc else etc_dir(load(config).prefix_path))
+
+
+def _apply(change: bool, done: str, nothing: str) -> None:
+    typer.echo(done if change else nothing)
+
+
+def _run(operation: str, call: Callable[[], bool]) -> bool:
+    try:
+        return call()
+    except (AccountsError, LockTimeout) as error:
+        fail(f"{operation}: {error}", EXIT_USAGE)
+
+
+@app.command("list")
+def list_(json: JsonOption = False) -> None:
+    """List users and groups."""
+    accounts = state["accounts"]
+    users, groups = accounts.users(), accounts.groups()
+    if json:
+        print_json({"users": [asdict(u) for u in users],
+                    "groups": [{**asdict(g), "members": list(g.members)} for g in groups]})
+        return
+    for u in users:
+        typer.echo(f"user  {u.name:20} uid={u.uid} gid={u.gid} home={u.home} shell={u.shell}")
+    for g in groups:
+        typer.echo(f"group {g.name:20} gid={g.gid} members={','.join(g.members)}")
+
+
+@app.command("add-user")
+def add_user(
+    name: str,
+    uid: Annotated[int, typer.Option(help="User id.")],
+    gid: Annotated[int, typer.Option(help="Primary group id.")],
+    home: Annotated[str, typer.Option(help="Home directory.")] = "/var/empty",
+    shell: Annotated[str, typer.Option(help="Login shell.")] = "/usr/bin/false",
+    real_name: Annotated[str, typer.Option(help="Full name (gecos).")] = "",
+) -> None:
+    """Add a user (no change when the same entry exists)."""
+    user = User(name, uid, gid, gecos=real_name, home=home, shell=shell)
+    changed = _run(f"add user {name}", lambda: state["accounts"].add_user(user))
+    _apply(changed, f"added user {name}", f"user {name} already present")
+
+
+@app.command("remove-user")
+def remove_user(name: str) -> None:
+    """Remove a user and its group memberships (no change when absent)."""
+    changed = _run(f"remove user {name}", lambda: state["accounts"].remove_user(name))
+    _apply(changed, f"removed user {name}", f"no user {name}")
+
+
+@app.command("add-group")
+def add_group(name: str, gid: Annotated[int, typer.Option(help="Group id.")]) -> None:
+    """Add a group (no change when the same entry exists)."""
+    changed = _run(f"add group {name}", lambda: state["accounts"].add_group(Group(name, gid)))
+    _apply(changed, f"added group {name}", f"group {name} already present")
+
+
+@app.command("remove-group")
+def remove_group(name: str) -> None:
+    """Remove a group (no change when absent)."""
+    changed = _run(f"remove group {name}", lambda: state["accounts"].remove_group(name))
+    _apply(changed, f"removed group {name}", f"no group {name}")
+
+
+@app.command("add-member")
+def add_member(group: str, user: str) -> None:
+    """Make USER a member of GROUP."""
+    changed = _run(f"add {user} to {group}",
+                   lambda: state["accounts"].set_membership(group, user, True))
+    _apply(changed, f"added {user} to {group}", f"{user} already in {group}")
+
+
+@app.command("remove-member")
+def remove_member(group: str, user: str) -> None:
+    """Remove USER from GROUP."""
+    changed = _run(f"remove {user} from {group}",
+                   lambda: state["accounts"].set_membership(group, user, False))
+    _apply(changed, f"removed {user} from {group}", f"{user} not in {group}")

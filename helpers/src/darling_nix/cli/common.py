@@ -1,0 +1,38 @@
+"""What every subcommand shares: loading the config, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from ..config import load_config
+from ..models import BuilderConfig, ConfigError
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran and found a problem (a failed check, a refused request)
+EXIT_USAGE = 2  # bad input: a malformed config, a wrong hash, a bad argument
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The builder config file "
+                                            "(YAML or JSON).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+DEFAULT_CONFIG = Path("/etc/darling-builder/config.json")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(f"darling-nix: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load(path: Path) -> BuilderConfig:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        fail(f"{path}: {error}")
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=True))

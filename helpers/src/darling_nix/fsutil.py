@@ -1,0 +1,104 @@
+"""Writing files so that a reader sees the old or the new version, never a torn one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Temporary file in the same directory, fsync, rename over PATH, fsync the directory.
+
+    Without MODE an existing file keeps its mode; a new one gets 0644.
+    """
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+    temporary = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LockTimeout(RuntimeError):
+    pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _break_if_stale(lock: Path) -> None:
+    try:
+        pid = int((lock / "pid").read_text().strip() or "0")
+    except (OSError, ValueError):
+        # No pid yet: the holder may be between mkdir and writing it. Only an old one is stale.
+        try:
+            if time.time() - lock.stat().st_mtime < 5:
+                return
+        except FileNotFoundError:
+            return
+        pid = 0
+    if pid and _pid_alive(pid):
+        return
+    graveyard = lock.with_name(f"{lock.name}.stale.{os.getpid()}")
+    try:
+        os.rename(lock, graveyard)
+    except OSError:
+        return  # someone else broke it first
+    (graveyard / "pid").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        graveyard.rmdir()
+
+
+@contextlib.contextmanager
+def directory_lock(lock: Path, timeout: float = 10.0) -> Iterator[None]:
+    """The lock the shims use too: mkdir is atomic on every filesystem and in POSIX sh."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.mkdir(lock, 0o700)
+            break
+        except FileExistsError:
+            _break_if_stale(lock)
+            if time.monotonic() > deadline:
+                raise LockTimeout(f"{lock} is held by another writer (waited {timeout:.0f} s); "
+                                  "if no writer runs, remove that directory") from None
+            time.sleep(0.02)
+    try:
+        (lock / "pid").write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        (lock / "pid").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            lock.rmdir()

@@ -1,0 +1,160 @@
+"""Rendering the files the builder needs from the validated config.
+
+Values were checked when the config was loaded (models.py); the few inputs that
+come from elsewhere (public key files) are checked here before use.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+
+from .models import BuilderConfig, ConfigError, ConfigValue, check_pubkey
+
+KINDS = ("nix-conf", "sshd-config", "ssh-config", "known-hosts", "machines", "authorized-keys")
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("darling_nix", "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # config files, not HTML
+)
+
+
+def nix_value(value: ConfigValue) -> str:
+    """A value the way nix.conf writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(value)
+    return str(value)
+
+
+def nix_settings(config: BuilderConfig) -> dict[str, str]:
+    """The prefix's nix.conf as name -> value: our defaults, then the user's settings."""
+    nix = config.nix
+    settings: dict[str, ConfigValue] = {
+        # Single-user: Darling has no build users and cannot switch uids.
+        "build-users-group": "",
+        # Darling has no sandbox_init that Nix could rely on.
+        "sandbox": False,
+        "system": nix.systems[0],
+        "max-jobs": nix.max_jobs,
+        "cores": nix.cores,
+        # Offline by default; the host sends whatever the build needs.
+        "substituters": [],
+    }
+    if nix.systems[1:]:
+        settings["extra-platforms"] = nix.systems[1:]
+    features = list(dict.fromkeys(nix.supported_features + nix.mandatory_features))
+    if features:
+        settings["system-features"] = features
+    settings.update(nix.settings)
+    return {name: nix_value(value) for name, value in settings.items()}
+
+
+def host_public_key(config: BuilderConfig) -> str:
+    """The builder sshd's public host key line ('TYPE BASE64'), checked."""
+    path = Path(f"{config.host_key_path}.pub")
+    try:
+        text = path.read_text().strip()
+    except OSError as error:
+        raise ConfigError("ssh.host_key", f"cannot read the public host key {path}: "
+                                          f"{error.strerror}; generate the key pair first "
+                                          f"(ssh-keygen -t ed25519 -N '' -f "
+                                          f"{config.host_key_path})") from None
+    check_pubkey(f"{path}", text)
+    return " ".join(text.split()[:2])
+
+
+def authorized_key_lines(config: BuilderConfig) -> list[str]:
+    """Inline keys, then the keys from each file, each checked."""
+    keys = list(config.ssh.authorized_keys)
+    for file_index, name in enumerate(config.ssh.authorized_keys_files):
+        try:
+            lines = Path(name).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"ssh.authorized_keys_files[{file_index}]",
+                              f"cannot read {name}: {error}") from None
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                check_pubkey(f"{name}:{number}", line)
+                keys.append(line)
+    return keys
+
+
+def _header(config: BuilderConfig) -> str:
+    return config.source or "the builder config"
+
+
+def render_nix_conf(config: BuilderConfig) -> str:
+    return _env.get_template("nix.conf.j2").render(source=_header(config),
+                                                   settings=nix_settings(config))
+
+
+def render_sshd_config(config: BuilderConfig) -> str:
+    return _env.get_template("sshd_config.j2").render(
+        source=_header(config),
+        port=config.ssh.port,
+        listen_addresses=config.ssh.listen_addresses,
+        host_key=config.host_key_path,
+        pid_file=config.ssh_dir / "sshd.pid",
+        authorized_keys=config.authorized_keys_path,
+        user=config.user,
+        gate_command=config.gate_command,
+    )
+
+
+def render_ssh_config(config: BuilderConfig) -> str:
+    return _env.get_template("ssh_config.j2").render(
+        alias=config.ssh.host_alias,
+        address=config.connect_address,
+        port=config.ssh.port,
+        user=config.user,
+        identity=config.client_identity_path,
+        known_hosts=config.ssh_dir / "known_hosts",
+        control_dir=config.ssh.control_dir,
+    )
+
+
+def render_known_hosts(config: BuilderConfig) -> str:
+    return f"{config.ssh.host_alias} {host_public_key(config)}\n"
+
+
+def render_machines(config: BuilderConfig) -> str:
+    nix = config.nix
+    host_key = base64.b64encode(host_public_key(config).encode()).decode()
+    fields = [
+        f"{nix.protocol}://{config.ssh.host_alias}",
+        ",".join(nix.systems),
+        str(config.client_identity_path),
+        str(max(nix.max_jobs, 1)),
+        str(nix.speed_factor),
+        ",".join(nix.supported_features + nix.mandatory_features) or "-",
+        ",".join(nix.mandatory_features) or "-",
+        host_key,
+    ]
+    return " ".join(fields) + "\n"
+
+
+def render_authorized_keys(config: BuilderConfig) -> str:
+    # `restrict` turns off forwarding and ttys per key as well, in case sshd_config drifts.
+    return "".join(f"restrict {key}\n" for key in authorized_key_lines(config))
+
+
+RENDERERS: dict[str, Callable[[BuilderConfig], str]] = {
+    "nix-conf": render_nix_conf,
+    "sshd-config": render_sshd_config,
+    "ssh-config": render_ssh_config,
+    "known-hosts": render_known_hosts,
+    "machines": render_machines,
+    "authorized-keys": render_authorized_keys,
+}
+
+
+def render(kind: str, config: BuilderConfig) -> str:
+    return RENDERERS[kind](config)

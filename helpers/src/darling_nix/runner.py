@@ -1,0 +1,135 @@
+"""Running a command inside the macOS prefix.
+
+A runner only turns an argv meant for the prefix into the host argv and
+environment that run it there. Executing, piping and waiting are shared, so the
+stand-in runner that tests use goes through the same code as the Darling one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from .models import BuilderConfig
+
+# Inside the prefix Nix lives in the default profile, as the official installer leaves it.
+PROFILE_BIN = "/nix/var/nix/profiles/default/bin"
+MACOS_PATH = f"{PROFILE_BIN}:/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+class Runner:
+    """Runs argv inside a prefix; stdin, stdout and stderr pass straight through."""
+
+    name = "abstract"
+
+    def __init__(self, prefix: Path) -> None:
+        self.prefix = prefix
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """The host argv that runs ARGV inside the prefix."""
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        """The host environment for that argv."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop whatever keeps the prefix busy, so the host may write into it."""
+
+    def create_prefix(self) -> None:
+        """Create an empty prefix the way its runtime expects to find it."""
+        self.prefix.mkdir(parents=True, exist_ok=True)
+
+    def exec(self, argv: Sequence[str]) -> NoReturn:
+        """Replace this process by ARGV inside the prefix: no copy, no buffering."""
+        host_argv = self.command(argv)
+        os.execve(host_argv[0], host_argv, self.environment())
+
+    def run(self, argv: Sequence[str], *, input: bytes | None = None,
+            stdin: IO[Any] | int | None = None, capture: bool = False,
+            timeout: float | None = None, check: bool = False
+            ) -> subprocess.CompletedProcess[bytes]:
+        """Run ARGV inside the prefix and wait; stdout/stderr are captured when asked."""
+        return subprocess.run(self.command(argv), env=self.environment(), input=input,
+                              stdin=stdin, capture_output=capture, timeout=timeout, check=check)
+
+
+class DarlingRunner(Runner):
+    """`darling shell` with DPREFIX set.
+
+    `darling shell ARGS` quotes each argument and runs them with `/bin/bash --login -c`
+    inside the prefix, so any argv is safe. `darling exec` is not used: it resolves the
+    program with realpath() on the host, which breaks multi-call binaries reached through
+    symlinks (nix-daemon -> nix) and the profile symlinks. Caveat (Darling's, not ours): a
+    command killed by a signal reports exit status 0, so callers that must tell success
+    from a crash check for the command's own output as well.
+    """
+
+    name = "darling"
+
+    def __init__(self, prefix: Path, darling: str) -> None:
+        super().__init__(prefix)
+        self.darling = darling
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        return [self.darling, "shell", "/usr/bin/env", f"PATH={MACOS_PATH}", *argv]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "DPREFIX": str(self.prefix)}
+
+    def create_prefix(self) -> None:
+        # Darling lays out a prefix itself on first use; one made by hand would lack its tree.
+        self.run(["/usr/bin/true"], check=True)
+        self.stop()
+
+    def stop(self) -> None:
+        subprocess.run([self.darling, "shutdown"], env=self.environment(), check=False,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
+# Fixed script; the prefix and the argv arrive as positional parameters, never as code.
+_STANDIN_SCRIPT = '/bin/mount --bind "$1/nix" /nix || exit 125; shift; exec "$@"'
+
+
+class NamespaceRunner(Runner):
+    """The stand-in for Darling: a private mount namespace with <prefix>/nix on /nix.
+
+    Nix inside sees only the prefix's store, reads the prefix's nix.conf and finds its
+    binaries in the prefix's default profile, as it would inside Darling. Non-root
+    users get a user namespace that maps them to root, so the bind mount is allowed.
+    """
+
+    name = "namespace"
+
+    def __init__(self, prefix: Path, unshare: str = "/usr/bin/unshare") -> None:
+        super().__init__(prefix)
+        self.unshare = unshare
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        namespaces = ["--mount"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--mount"]
+        return [self.unshare, *namespaces, "--propagation", "private", "/bin/sh", "-c",
+                _STANDIN_SCRIPT, "darling-nix-standin", str(self.prefix), *argv]
+
+    def environment(self) -> dict[str, str]:
+        etc = self.prefix / "private" / "etc"
+        home = self.prefix / "private" / "var" / "root"
+        return {
+            "PATH": PROFILE_BIN,
+            "HOME": str(home),
+            "NIX_CONF_DIR": str(etc / "nix"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        }
+
+
+def make_runner(kind: str, prefix: Path, darling_command: str) -> Runner:
+    if kind == "namespace":
+        return NamespaceRunner(prefix)
+    return DarlingRunner(prefix, darling_command)
+
+
+def runner_for(config: BuilderConfig) -> Runner:
+    return make_runner(config.runner.kind, config.prefix_path, config.runner.darling_command)
