@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, cast
 
 from .fsutil import atomic_write
 from .models import BuilderConfig
@@ -117,7 +117,7 @@ def unpack(tarball: Path, store: Path, progress: Progress | None) -> tuple[list[
     reginfo = b""
     try:
         with tarball.open("rb") as raw, tarfile.open(
-                fileobj=_Reader(raw, progress, tarball.stat().st_size),  # type: ignore[arg-type]
+                fileobj=cast(IO[bytes], _Reader(raw, progress, tarball.stat().st_size)),
                 mode="r|*") as archive:
             for member in archive:
                 kind_rest = _store_member(member.name)

@@ -7,6 +7,7 @@ happen while Darling's container is stopped (DESIGN: the prefix is an overlay's 
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -59,10 +60,14 @@ def _write_if_changed(path: Path, content: bytes, mode: int) -> Action | None:
     return Action(f"{verb} {path}", lambda: atomic_write(path, content, mode))
 
 
+def _mkdir_action(directory: Path) -> Action:
+    return Action(f"create directory {directory}",
+                  lambda: directory.mkdir(parents=True, exist_ok=True))
+
+
 def _plan_directories(config: BuilderConfig) -> list[Action]:
     wanted = [config.prefix_path / d for d in PREFIX_DIRS] + [config.ssh_dir]
-    actions = [Action(f"create directory {d}", lambda d=d: d.mkdir(parents=True, exist_ok=True))
-               for d in wanted if not d.is_dir()]
+    actions = [_mkdir_action(d) for d in wanted if not d.is_dir()]
     etc_link = config.prefix_path / "etc"
     if not etc_link.exists() and not etc_link.is_symlink():
         actions.append(Action(f"link {etc_link} -> private/etc",
@@ -77,10 +82,8 @@ def _builder_identity(config: BuilderConfig) -> tuple[int, int]:
         uid, gid = entry.pw_uid, entry.pw_gid
     except KeyError:
         uid, gid = os.getuid(), os.getgid()
-    try:
+    with contextlib.suppress(KeyError):
         gid = grp.getgrnam(config.group).gr_gid
-    except KeyError:
-        pass
     return uid, gid
 
 
@@ -125,8 +128,7 @@ def _plan_shims(config: BuilderConfig) -> list[Action]:
         target = config.prefix_path / destination / Path(name).name
         directory = target.parent
         if not directory.is_dir():
-            actions.append(Action(f"create directory {directory}",
-                                  lambda d=directory: d.mkdir(parents=True, exist_ok=True)))
+            actions.append(_mkdir_action(directory))
         action = _write_if_changed(target, (source / name).read_bytes(), mode)
         if action:
             actions.append(action)

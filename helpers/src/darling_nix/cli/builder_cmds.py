@@ -12,6 +12,7 @@ from ..fsutil import atomic_write
 from ..models import ConfigError, check_sha256
 from ..render import RENDERERS, render
 from ..runner import runner_for
+from ..sshd import generate_key
 from .common import DEFAULT_CONFIG, EXIT_FAILED, ConfigOption, fail, load
 
 prefix_app = typer.Typer(help="Create, repair or wipe the Darling prefix.", no_args_is_help=True)
@@ -67,6 +68,16 @@ def prefix_wipe(config: ConfigOption = DEFAULT_CONFIG) -> None:
     builder = load(config)
     removed = prefix.wipe(builder, runner_for(builder))
     typer.echo(f"removed {builder.prefix_path}" if removed else "no prefix to remove")
+
+
+def keys_command(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Generate the builder sshd's host key and the local client key (ed25519, mode 0600)
+    where the config says; an existing key is never overwritten."""
+    builder = load(config)
+    for path, comment in ((builder.host_key_path, "darling-builder host key"),
+                          (builder.client_identity_path, "darling-builder client")):
+        made = generate_key(path, comment)
+        typer.echo(f"{'generated' if made else 'kept existing'} {path}")
 
 
 def install_nix_command(
