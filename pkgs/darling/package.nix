@@ -1,0 +1,312 @@
+# Darling (macOS translation layer for Linux) built from source, with this
+# flake's patches for running Nix inside it (docs/darling-patches.md).
+#
+# Used as `pkgs.callPackage ./pkgs/darling/package.nix { }`. Outputs:
+#   out  the host `darling` launcher and the prefix template in libexec/darling
+#        (NOT setuid: the store cannot hold setuid files; the programs.darling
+#        NixOS module installs a setuid wrapper around bin/darling)
+#   sdk  the build's Developer tree (MacOSX.sdk headers etc.) plus cctools'
+#        ld/ar/ranlib, for compiling macOS programs on the host (regress/)
+#
+# Not built here (this machine has no network and no nixpkgs): it parses
+# (`nix-instantiate --parse`), and follows the facts recorded in
+# /work/shared/DESIGN.md about what the last nixpkgs build of this revision
+# needed. The first real build is expected to need adjustments.
+{
+  lib,
+  clangStdenv,
+  fetchFromGitHub,
+  fetchpatch,
+  writeShellScript,
+
+  # build tools
+  cmake,
+  ninja,
+  bison,
+  flex,
+  pkg-config,
+  python3,
+
+  # host-side libraries (Darling's documented build dependencies)
+  fuse,
+  udev,
+  elfutils,
+  libxml2,
+  libbsd,
+  openssl,
+  xdg-user-dirs,
+
+  # libraries Darling wraps for macOS code (wrap_elf in its CMake files);
+  # the build's wrapgen dlopen()s them, and mldr needs them at run time
+  libX11,
+  libXext,
+  libXrandr,
+  libXcursor,
+  libxkbfile,
+  libGL,
+  libGLU,
+  libglvnd,
+  cairo,
+  freetype,
+  fontconfig,
+  giflib,
+  libjpeg,
+  libpng,
+  libtiff,
+  dbus,
+  ffmpeg,
+  libpulseaudio,
+
+  # this flake's patches; override to add or drop some
+  #   patches: applied by patchPhase to the Darling root (-p1)
+  #   xnuPatches: applied to the darling-xnu submodule (src/external/xnu)
+  patches ? null,
+  xnuPatches ? [
+    ./patches/xnu/0001-renameatx_np.patch
+    ./patches/xnu/0002-attrlist-cmn-flags.patch
+    ./patches/xnu/0003-clonefile-enotsup.patch
+  ],
+}:
+
+let
+  rev = "25afbc76428c39c3909e9efcf5caef1140425211";
+
+  wrappedLibs = [
+    libX11
+    libXext
+    libXrandr
+    libXcursor
+    libxkbfile
+    libGL
+    libGLU
+    libglvnd
+    cairo
+    freetype
+    fontconfig
+    giflib
+    libjpeg
+    libpng
+    libtiff
+    dbus
+    ffmpeg
+    libpulseaudio
+    fuse
+  ];
+
+  wrappedLibPath = lib.makeLibraryPath wrappedLibs;
+
+  # Darling compiles most of its tree for Darwin with `-target
+  # x86_64-apple-darwin20` and its own headers; the Nix cc-wrapper would add
+  # Linux glibc/hardening flags to those, so they go to the unwrapped clang.
+  # Everything else (the Linux-side launcher, darlingserver, mldr, build
+  # tools) goes through the normal wrapper.
+  ccWrapper =
+    name: wrapped: unwrapped:
+    writeShellScript "darling-${name}" ''
+      darwin=0
+      prev=
+      for arg in "$@"; do
+        case $prev,$arg in
+          -target,*darwin*) darwin=1 ;;
+        esac
+        case $arg in
+          --target=*darwin*|-target=*darwin*) darwin=1 ;;
+        esac
+        prev=$arg
+      done
+      if [ "$darwin" = 1 ]; then
+        exec ${unwrapped} -Wno-macro-redefined -Wno-unused-command-line-argument "$@"
+      fi
+      exec ${wrapped} "$@"
+    '';
+
+  cc = clangStdenv.cc;
+  clangUnwrapped = cc.cc;
+in
+clangStdenv.mkDerivation (finalAttrs: {
+  pname = "darling";
+  version = "0-unstable-2024-02-03";
+
+  outputs = [
+    "out"
+    "sdk"
+  ];
+
+  src = fetchFromGitHub {
+    owner = "darlinghq";
+    repo = "darling";
+    inherit rev;
+    fetchSubmodules = true;
+    # Test suites that are large and unused by the build.
+    postFetch = ''
+      rm -r $out/src/external/openjdk/test
+      rm -r $out/src/external/libmalloc/tests
+      rm -r $out/src/external/libarchive/libarchive/tar/test
+    '';
+    # The hash nixpkgs published for this same revision with the same three
+    # deletions in postFetch (its darling package, the last one before
+    # darling was removed from nixpkgs in May 2025).
+    hash = "sha256-z9IMgc5hH2Upn8wHl1OgP42q9HTSkeHnxB3N812A+Kc=";
+  };
+
+  patches =
+    if patches != null then
+      patches
+    else
+      [
+        # Missing mach_excUser.c with newer CMake/MIG handling (darling#1511)
+        (fetchpatch {
+          url = "https://github.com/darlinghq/darling/commit/f46eb721c11d32addd807f092f4b3a6ea515bb6d.patch?full_index=1";
+          hash = "sha256-FnLcHnK4cNto+E3OQSxE3iK+FHSU8y459FcpMvrzd6o=";
+        })
+        # Build against FFmpeg 7 (darling#1537)
+        (fetchpatch {
+          url = "https://github.com/darlinghq/darling/commit/9655d5598c87dcb22c54a83cc7741b77cb47a1b0.patch?full_index=1";
+          hash = "sha256-ogMo4SRRwiOhaVJ+OS8BVolGDa7vGKyR9bdGiOiCuRc=";
+        })
+        # ours, relative to the Darling root
+        ./patches/darling/0001-sandbox-errorbuf-null.patch
+      ];
+
+  inherit xnuPatches;
+
+  postPatch = ''
+    # this flake's patches to the darling-xnu submodule (.gitmodules:
+    # path = src/external/xnu, url = ../darling-xnu.git)
+    for p in $xnuPatches; do
+      echo "applying darling-xnu patch $p"
+      patch -p1 -d src/external/xnu < "$p"
+    done
+
+    # darlingserver runs xdg-user-dir by name
+    substituteInPlace src/external/darlingserver/src/darlingserver.cpp \
+      --replace-fail '#define DARLINGSERVER_XDG_USER_DIR_CMD "xdg-user-dir"' \
+                     '#define DARLINGSERVER_XDG_USER_DIR_CMD "${xdg-user-dirs}/bin/xdg-user-dir"'
+
+    # No setuid/setgid bits from `make install`: the store cannot hold them;
+    # the programs.darling NixOS module provides a setuid wrapper.
+    for f in src/startup/CMakeLists.txt src/external/darlingserver/tools/CMakeLists.txt; do
+      sed -i -e '/^[[:space:]]*SETUID\(\|)\)[[:space:]]*$/s/SETUID//' \
+             -e '/^[[:space:]]*SETGID\(\|)\)[[:space:]]*$/s/SETGID//' "$f"
+      if grep -n 'SETUID\|SETGID' "$f"; then
+        echo "$f: setuid/setgid install rule left" >&2
+        exit 1
+      fi
+    done
+
+    # Only the scripts the build itself runs get their shebangs patched; the
+    # prefix's scripts must keep macOS paths (/bin/sh inside the prefix).
+    patchShebangs --build Developer/symlinks.sh src/external/darlingserver/scripts
+  '';
+
+  nativeBuildInputs = [
+    cmake
+    ninja
+    bison
+    flex
+    pkg-config
+    python3
+  ];
+
+  buildInputs = wrappedLibs ++ [
+    udev
+    elfutils
+    libxml2
+    libbsd
+    openssl
+  ];
+
+  # Darling's CMake finds its own paths; nixpkgs' fix-ups of CMake files
+  # would rewrite them.
+  dontFixCmake = true;
+
+  cmakeFlags = [
+    "-DTARGET_i386=OFF"
+    "-DCMAKE_C_COMPILER=${ccWrapper "cc" "${cc}/bin/cc" "${clangUnwrapped}/bin/clang"}"
+    "-DCMAKE_CXX_COMPILER=${ccWrapper "cxx" "${cc}/bin/c++" "${clangUnwrapped}/bin/clang++"}"
+    # An empty build type, as upstream builds; the cmake setup hook's
+    # default (Release) adds -O3 -DNDEBUG to the Darwin code. Later -D wins.
+    "-DCMAKE_BUILD_TYPE="
+  ];
+
+  env.NIX_CFLAGS_COMPILE = "-Wno-macro-redefined -Wno-unused-command-line-argument";
+
+  # wrapgen dlopen()s the wrapped libraries while building
+  preBuild = ''
+    export LD_LIBRARY_PATH=${wrappedLibPath}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  '';
+
+  # The prefix template (libexec/darling) is macOS code and data: no
+  # shebang rewriting, no stripping of Mach-O files by Linux strip, no
+  # ELF rpath shrinking beyond what postFixup does to mldr.
+  dontPatchShebangs = true;
+  dontStrip = true;
+  dontPatchELF = true;
+
+  postInstall = ''
+    # sdk: the Developer tree (MacOSX.sdk, toolchain layout) from the build
+    mkdir -p $sdk
+    cp -r Developer $sdk/Developer
+    mkdir -p $sdk/bin
+    for tool in \
+      src/external/cctools-port/cctools/ld64/src/x86_64-apple-darwin20-ld \
+      src/external/cctools-port/cctools/ar/x86_64-apple-darwin20-ar \
+      src/external/cctools-port/cctools/ar/x86_64-apple-darwin20-ranlib \
+      src/external/cctools-port/cctools/misc/x86_64-apple-darwin20-ranlib; do
+      if [ -e "$tool" ]; then
+        cp -L "$tool" $sdk/bin/
+      fi
+    done
+    for t in ld ar ranlib; do
+      if [ ! -e $sdk/bin/x86_64-apple-darwin20-$t ]; then
+        echo "sdk: cctools $t not found in the build tree" >&2
+        exit 1
+      fi
+      ln -s x86_64-apple-darwin20-$t $sdk/bin/$t
+    done
+  '';
+
+  postFixup = ''
+    mldr=$out/libexec/darling/usr/libexec/darling/mldr
+    if [ ! -e "$mldr" ]; then
+      echo "mldr not installed at $mldr" >&2
+      exit 1
+    fi
+    patchelf --add-rpath ${wrappedLibPath} "$mldr"
+
+    # No store path may appear in the prefix template except in mldr (its
+    # rpath), in file contents or symlink targets: the template is copied or
+    # overlaid into a user's prefix, where store references would dangle
+    # after a garbage collection and hide dependencies from Nix.
+    leaks=$( (grep -rlF --exclude=mldr "$NIX_STORE/" $out/libexec/darling;
+              find $out/libexec/darling -type l -lname "$NIX_STORE/*") || true)
+    if [ -n "$leaks" ]; then
+      echo "store paths leak into libexec/darling:" >&2
+      printf '%s\n' "$leaks" | head -n 50 >&2
+      exit 1
+    fi
+
+    if find $out $sdk -perm -4000 -o -perm -2000 | grep -q .; then
+      echo "setuid/setgid files in the outputs" >&2
+      exit 1
+    fi
+  '';
+
+  passthru = {
+    inherit wrappedLibs xnuPatches;
+    # macOS regression programs for the patched calls, built with the sdk
+    # output; a VM test runs them inside a Darling prefix
+    regress = import ./regress/package.nix {
+      inherit clangStdenv;
+      darling = finalAttrs.finalPackage;
+    };
+  };
+
+  meta = {
+    description = "Darwin/macOS emulation layer for Linux, patched for running Nix";
+    homepage = "https://www.darlinghq.org";
+    license = lib.licenses.gpl3Plus;
+    platforms = [ "x86_64-linux" ];
+    mainProgram = "darling";
+  };
+})

@@ -1,0 +1,231 @@
+"""Checks of pkgs/darling: the patches against darling-xnu / Darling, the
+regression programs and the Nix files.
+
+Always run: patch headers, patches parse as unified diffs, target paths,
+regression program shape, `nix-instantiate --parse` (if available).
+
+Run when the upstream sources are given, visibly skipped otherwise:
+  DARLING_XNU_SRC  unpacked darlinghq/darling-xnu at 814a90cae0b725c65b89dcba2b680d36aceeeec4
+  DARLING_SRC      unpacked darlinghq/darling at 25afbc76428c39c3909e9efcf5caef1140425211
+                   (submodules xnu, libc, libpthread, libplatform, libmalloc and
+                   darlingserver checked out, for the compile check)
+Both call pkgs/darling/check-patches.sh, which anyone can run by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG = ROOT / "pkgs" / "darling"
+SCRIPT = PKG / "check-patches.sh"
+XNU_PATCHES = sorted((PKG / "patches" / "xnu").glob("*.patch"))
+DARLING_PATCHES = sorted((PKG / "patches" / "darling").glob("*.patch"))
+ALL_PATCHES = XNU_PATCHES + DARLING_PATCHES
+REGRESS = sorted((PKG / "regress").glob("*.c"))
+
+XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
+DARLING_REV = "25afbc76428c39c3909e9efcf5caef1140425211"
+EMULATION = "darling/src/libsystem_kernel/emulation/linux/"
+
+
+def header(patch: Path) -> str:
+    text = patch.read_text()
+    idx = text.find("\ndiff --git ")
+    assert idx > 0, f"{patch.name}: no 'diff --git' section after a header"
+    return text[:idx]
+
+
+def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    # Never inside a repository: git apply in a repository subdirectory
+    # silently skips paths outside it.
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(cwd.resolve().parent))
+    return subprocess.run(
+        ["git", "apply", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def test_patch_set_is_complete():
+    names = [p.name for p in ALL_PATCHES]
+    assert len(XNU_PATCHES) == 3, names
+    assert len(DARLING_PATCHES) == 1, names
+    for word in ("renameatx", "attrlist", "clonefile"):
+        assert any(word in p.name for p in XNU_PATCHES), (word, names)
+    assert "sandbox" in DARLING_PATCHES[0].name
+
+
+@pytest.mark.parametrize("patch", ALL_PATCHES, ids=lambda p: p.name)
+def test_patch_header_says_what_why_and_nix_operation(patch: Path):
+    head = header(patch)
+    assert len(head.splitlines()[0]) > 10, "first line is a summary"
+    for section in ("Applies to:", "What", "Why", "Nix operation:", "Regression program:"):
+        assert section in head, f"{patch.name}: header lacks {section!r}"
+    rev = XNU_REV if patch in XNU_PATCHES else DARLING_REV
+    assert rev in head, f"{patch.name}: header does not name the upstream commit"
+    # nothing in the header may look like diff syntax to patch(1)
+    for line in head.splitlines():
+        assert not line.startswith(("--- ", "+++ ", "@@", "diff ", "Index:")), line
+    regress = re.search(r"Regression program: (\S+?)\.?$", head, re.M)
+    assert regress and (ROOT / regress.group(1)).is_file(), regress
+
+
+@pytest.mark.parametrize("patch", ALL_PATCHES, ids=lambda p: p.name)
+def test_patch_parses_as_unified_diff(patch: Path, tmp_path: Path):
+    res = git_apply(["--numstat", str(patch)], tmp_path)
+    assert res.returncode == 0, res.stderr
+    paths = [line.split("\t")[2] for line in res.stdout.splitlines()]
+    assert paths, f"{patch.name}: no files in the diff"
+    for path in paths:
+        if patch in XNU_PATCHES:
+            assert path.startswith(EMULATION), f"{path}: not relative to the darling-xnu root"
+        else:
+            assert path == "src/sandbox/sandbox.c", path
+
+
+def test_xnu_patches_touch_disjoint_files(tmp_path: Path):
+    seen: dict[str, str] = {}
+    for patch in XNU_PATCHES:
+        res = git_apply(["--numstat", str(patch)], tmp_path)
+        for line in res.stdout.splitlines():
+            path = line.split("\t")[2]
+            assert path not in seen, f"{path} in {seen.get(path)} and {patch.name}"
+            seen[path] = patch.name
+
+
+@pytest.mark.parametrize("prog", REGRESS, ids=lambda p: p.name)
+def test_regress_program_shape(prog: Path):
+    text = prog.read_text()
+    assert '#include "regress.h"' in text
+    assert "regress_check(" in text
+    assert "return regress_status();" in text
+    helpers = (PKG / "regress" / "regress.h").read_text()
+    assert 'printf("PASS: %s\\n"' in helpers and 'printf("FAIL: %s' in helpers
+    assert "regress_failures ? 1 : 0" in helpers
+
+
+def test_regress_programs_cover_each_call():
+    names = {p.stem for p in REGRESS}
+    assert {"renameatx_np", "setattrlist_flags", "clonefile", "sandbox_init"} <= names
+
+
+@pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="nix-instantiate not installed")
+@pytest.mark.parametrize("nixfile", ["package.nix", "regress/package.nix"])
+def test_nix_files_parse(nixfile: str):
+    res = subprocess.run(
+        ["nix-instantiate", "--parse", str(PKG / nixfile)], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_package_applies_every_patch_file():
+    text = (PKG / "package.nix").read_text()
+    for patch in ALL_PATCHES:
+        rel = "./" + str(patch.relative_to(PKG))
+        assert rel in text, f"{rel} not referenced by package.nix"
+    assert "patch -p1 -d src/external/xnu" in text
+    assert "sha256-z9IMgc5hH2Upn8wHl1OgP42q9HTSkeHnxB3N812A+Kc=" in text
+
+
+def test_check_script_is_posix_sh():
+    res = subprocess.run(["sh", "-n", str(SCRIPT)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    if shutil.which("dash"):
+        res = subprocess.run(["dash", "-n", str(SCRIPT)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
+# --- needs the upstream sources ------------------------------------------
+
+
+def _src(var: str, probe: str) -> Path:
+    value = os.environ.get(var)
+    if not value:
+        pytest.skip(f"{var} not set: no unpacked upstream tree to check the patches against")
+    path = Path(value)
+    if not (path / probe).is_file():
+        pytest.skip(f"{var}={value} is not the expected tree (no {probe})")
+    return path
+
+
+@pytest.fixture
+def xnu_src() -> Path:
+    return _src("DARLING_XNU_SRC", EMULATION + "syscalls.c")
+
+
+@pytest.fixture
+def darling_src() -> Path:
+    return _src("DARLING_SRC", "src/sandbox/sandbox.c")
+
+
+def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["sh", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+        timeout=300,
+    )
+
+
+def test_patches_apply(xnu_src: Path, darling_src: Path):
+    res = run_script("--apply-only", str(xnu_src), str(darling_src))
+    print(res.stdout)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "FAIL" not in res.stdout
+    for patch in XNU_PATCHES:
+        assert f"PASS: git apply --check patches/xnu/{patch.name} on darling-xnu" in res.stdout
+    assert "PASS: all xnu patches applied, in order, to a copy of darling-xnu" in res.stdout
+    assert "PASS: all darling patches applied to a copy of darling/src/sandbox" in res.stdout
+
+
+def _compile_ready(darling: Path) -> None:
+    if shutil.which(os.environ.get("CLANG", "clang")) is None:
+        pytest.skip("clang not installed: the compile check needs it (apt-get install clang)")
+    missing = [
+        s
+        for s in ("xnu", "libc", "libpthread", "libplatform", "libmalloc", "darlingserver")
+        if not any((darling / "src" / "external" / s).glob("*"))
+    ]
+    if missing:
+        pytest.skip(f"DARLING_SRC lacks checked-out submodules {missing}: compile check not possible")
+
+
+def test_patched_sources_compile(xnu_src: Path, darling_src: Path):
+    _compile_ready(darling_src)
+    res = run_script(str(xnu_src), str(darling_src))
+    print(res.stdout)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "FAIL" not in res.stdout and "SKIP" not in res.stdout
+    for f in ("unistd/renameatx_np.c", "syscalls.c", "xattr/setattrlistat.c",
+              "xattr/getattrlist.c", "misc/clonefile.c"):
+        assert f"PASS: compiles (libsystem_kernel): {f}" in res.stdout
+        assert f"PASS: compiles (dyld): {f}" in res.stdout
+    assert "PASS: compiles (sandbox): sandbox.c" in res.stdout
+    for prog in REGRESS:
+        assert f"regress/{prog.name}" in res.stdout
+
+
+def test_check_script_reports_broken_patches(xnu_src: Path, darling_src: Path, tmp_path: Path):
+    """Negative control: a patch set with a C error and one with a stale
+    context must make the script fail."""
+    _compile_ready(darling_src)
+    broken = tmp_path / "patches"
+    shutil.copytree(PKG / "patches", broken)
+    p = broken / "xnu" / "0002-attrlist-cmn-flags.patch"
+    text = p.read_text()
+    assert "+\t\tstruct linux_stat lst;" in text
+    p.write_text(text.replace("+\t\tstruct linux_stat lst;", "+\t\tstruct linux_stat lst", 1))
+    q = broken / "darling" / "0001-sandbox-errorbuf-null.patch"
+    text = q.read_text()
+    q.write_text(text.replace(' const enum sandbox_filter_type', ' const enum sandbox_filter_kind', 1))
+    res = run_script(str(xnu_src), str(darling_src), env={"DARLING_PATCH_DIR": str(broken)})
+    print(res.stdout)
+    assert res.returncode != 0
+    assert re.search(r"FAIL: compiles \(libsystem_kernel\): xattr/\w*attrlist\w*\.c", res.stdout)
+    assert "FAIL: git apply --check" in res.stdout and "0001-sandbox-errorbuf-null.patch" in res.stdout
