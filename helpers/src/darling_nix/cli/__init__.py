@@ -8,6 +8,7 @@ from . import accounts_cmds, config_cmds
 from .builder_cmds import install_nix_command, keys_command, prefix_app, render_command
 from .demo import demo_command
 from .doctor_cmds import doctor_command
+from .operate_cmds import register as register_operating_commands
 
 app = typer.Typer(
     name="darling-nix",
@@ -25,6 +26,7 @@ app.command("keys")(keys_command)
 app.command("install-nix")(install_nix_command)
 app.command("doctor")(doctor_command)
 app.command("demo")(demo_command)
+register_operating_commands(app)
 
 
 @app.command("gate")

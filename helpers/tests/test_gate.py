@@ -1,0 +1,81 @@
+"""The gate without sshd: what it accepts, what it refuses, what it logs, what it imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from darling_nix.loopback import LoopbackBuilder
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("integration")]
+
+
+def gate(builder: LoopbackBuilder, command: str | None, stdin: bytes = b""
+         ) -> subprocess.CompletedProcess[bytes]:
+    env = {"PATH": os.environ["PATH"], "SSH_CONNECTION": "127.0.0.9 5555 127.0.0.1 22"}
+    if command is not None:
+        env["SSH_ORIGINAL_COMMAND"] = command
+    return subprocess.run([sys.executable, "-m", "darling_nix", "gate", "--config",
+                           str(builder.config_file)], env=env, input=stdin,
+                          capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", [None, "", "bash", "nix-daemon --stdio; id", "sh -c id",
+                                     "nix-store --serve --write && id", "nix-daemon  --stdio",
+                                     "nix-daemon --stdio\nid", "nix-store --serve --write --x",
+                                     "x" * 10240])
+def test_refused_with_one_line_and_logged(builder: LoopbackBuilder, command: str | None) -> None:
+    log = builder.config.state_path / "gate.log"
+    before = log.read_text() if log.exists() else ""
+    result = gate(builder, command)
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("darling-nix gate: refused")
+    assert result.stdout == b""
+    new = log.read_text()[len(before):].splitlines()
+    assert len(new) == 1 and "refused" in new[0] and "127.0.0.9" in new[0]
+
+
+def test_accepted_command_runs_inside_the_prefix(builder: LoopbackBuilder) -> None:
+    result = gate(builder, "nix-store --version")
+    assert result.returncode == 0
+    assert result.stdout.decode().startswith("nix-store (Nix) ")
+    assert "accepted 'nix-store --version'" in (builder.config.state_path / "gate.log").read_text()
+
+
+def test_serve_protocol_bytes_pass_untouched(builder: LoopbackBuilder) -> None:
+    """stdout carries the protocol and nothing else: magic 2, then the version."""
+    import struct
+    hello = struct.pack("<QQ", 0x390C9DEB, 0x205)
+    result = gate(builder, "nix-store --serve", hello)
+    assert result.stdout[:8] == struct.pack("<Q", 0x5452EECB)
+    assert len(result.stdout) == 16
+
+
+def test_broken_config_is_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_text('{"ssh": {"port": "x"}}')
+    result = subprocess.run([sys.executable, "-m", "darling_nix", "gate", "--config", str(bad)],
+                            env={"SSH_ORIGINAL_COMMAND": "nix-daemon --stdio",
+                                 "PATH": os.environ["PATH"]}, capture_output=True, text=True)
+    assert result.returncode == 2 and "ssh.port" in result.stderr
+
+
+def test_gate_path_imports_no_cli_libraries(builder: LoopbackBuilder) -> None:
+    """The real gate process, through the console entry point, under -X importtime."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c",
+         "import sys; from darling_nix.entry import main; main()",
+         "gate", "--config", str(builder.config_file)],
+        env={"PATH": os.environ["PATH"], "SSH_ORIGINAL_COMMAND": "bash"},
+        capture_output=True, text=True)
+    assert result.returncode == 1
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "darling_nix" in imported
+    assert not imported & {"typer", "click", "jinja2", "yaml", "paramiko", "rich"}

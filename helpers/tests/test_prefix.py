@@ -1,0 +1,94 @@
+"""prefix init: creates, repairs, is idempotent, and --dry-run touches nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from darling_nix.sshd import generate_key
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    generate_key(tmp_path / "state" / "ssh" / "ssh_host_ed25519_key")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({
+        "state_dir": str(tmp_path / "state"), "user": "nobody", "group": "nogroup",
+        "runner": {"kind": "namespace"},
+        "ssh": {"authorized_keys": [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBRfhVv0N9ZcXAbtPn2hKyzVdWiEg4E4p5F3X1s6+0Vd a"]},
+    }))
+    return path
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    result: dict[str, bytes | str] = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        result[key] = (f"-> {os.readlink(path)}" if path.is_symlink()
+                       else path.read_bytes() if path.is_file() else "dir")
+    return result
+
+
+def test_dry_run_then_init_then_nothing(config_file: Path, tmp_path: Path, cli: Any) -> None:
+    state = tmp_path / "state"
+    before = snapshot(state)
+    plan = cli("prefix", "init", "--config", str(config_file), "--dry-run")
+    assert plan.returncode == 0
+    assert "would create the prefix" in plan.stdout
+    assert "would add user nobody (uid 65534)" in plan.stdout
+    assert snapshot(state) == before
+    first = cli("prefix", "init", "--config", str(config_file))
+    assert first.returncode == 0, first.stderr
+    assert [f"would {line}" for line in first.stdout.splitlines()] == plan.stdout.splitlines()
+    prefix = state / "prefix"
+    assert (prefix / "etc").readlink() == Path("private/etc")
+    assert "build-users-group =" in (prefix / "private/etc/nix/nix.conf").read_text()
+    assert (state / "ssh/authorized_keys").read_text().startswith("restrict ssh-ed25519 ")
+    assert (state / "ssh/known_hosts").read_text().startswith("darling-builder ssh-ed25519 ")
+    passwd = (prefix / "private/etc/master.passwd").read_text()
+    assert "root:*:0:0:" in passwd and "nobody:*:65534:65534::0:0:darwin builder:/Users/nobody:/bin/bash" in passwd
+    after_first = snapshot(state)
+    second = cli("prefix", "init", "--config", str(config_file))
+    assert second.stdout.strip() == f"{prefix}: nothing to change"
+    assert snapshot(state) == after_first
+
+
+def test_init_repairs_what_was_removed(config_file: Path, tmp_path: Path, cli: Any) -> None:
+    cli("prefix", "init", "--config", str(config_file))
+    conf = tmp_path / "state/prefix/private/etc/nix/nix.conf"
+    conf.write_text("sandbox = true\n")
+    (tmp_path / "state/prefix/nix/var/nix/db").rmdir()
+    repaired = cli("prefix", "init", "--config", str(config_file))
+    assert f"update {conf}" in repaired.stdout
+    assert "create directory" in repaired.stdout
+    assert "sandbox = false" in conf.read_text()
+
+
+def test_shims_are_installed_from_the_manifest(config_file: Path, tmp_path: Path, cli: Any) -> None:
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "dscl").write_text("#!/bin/sh\necho dscl\n")
+    (shims / "MANIFEST").write_text("# name dir mode\ndscl usr/bin 0755\n")
+    result = cli("prefix", "init", "--config", str(config_file),
+                 env={"DARLING_NIX_SHIMS": str(shims)})
+    assert result.returncode == 0
+    installed = tmp_path / "state/prefix/usr/bin/dscl"
+    assert installed.read_text() == "#!/bin/sh\necho dscl\n"
+    assert installed.stat().st_mode & 0o777 == 0o755
+    (shims / "MANIFEST").write_text("dscl usr/bin\n")
+    broken = cli("prefix", "init", "--config", str(config_file),
+                 env={"DARLING_NIX_SHIMS": str(shims)})
+    assert broken.returncode == 2 and "MANIFEST:1" in broken.stderr
+
+
+def test_wipe(config_file: Path, tmp_path: Path, cli: Any) -> None:
+    cli("prefix", "init", "--config", str(config_file))
+    assert cli("prefix", "wipe", "--config", str(config_file)).stdout.startswith("removed")
+    assert not (tmp_path / "state/prefix").exists()
+    assert cli("prefix", "wipe", "--config", str(config_file)).stdout.strip() == \
+        "no prefix to remove"
