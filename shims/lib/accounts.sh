@@ -20,6 +20,7 @@ ACC_GROUP=$ACC_ETC/group
 ACC_LOCK=$ACC_ETC/.accounts.lock
 ACC_PROG=${0##*/}
 ACC_LOCKED=0
+ACC_BREAKING=0
 ACC_NL='
 '
 # Passed to awk through the environment (awk -v would expand backslashes).
@@ -142,7 +143,7 @@ acc_pid_dead() {
     case $1 in
         *[!0-9]*) return 0 ;;
     esac
-    _acc_e=$(kill -0 "$1" 2>&1) && return 1
+    _acc_e=$(kill -s 0 "$1" 2>&1) && return 1
     case $_acc_e in
         *"o such process"*) return 0 ;;
     esac
@@ -150,12 +151,31 @@ acc_pid_dead() {
 }
 
 acc_unlock() {
+    [ "$ACC_BREAKING" = 0 ] || rmdir "$ACC_LOCK.break" 2>/dev/null
+    ACC_BREAKING=0
     [ "$ACC_LOCKED" = 1 ] || return 0
     ACC_LOCKED=0
     rm -f "$ACC_LOCK/pid" "$ACC_ETC/.master.passwd.tmp.$$" \
         "$ACC_ETC/.passwd.tmp.$$" "$ACC_ETC/.group.tmp.$$"
     rmdir "$ACC_LOCK" 2>/dev/null
     return 0
+}
+
+# acc_break_stale PID: remove the lock if it still names the dead PID.
+# Breakers take .accounts.lock.break (mkdir) first, so that no two of them
+# act on the same stale lock and none renames a lock taken afresh meanwhile.
+acc_break_stale() {
+    mkdir "$ACC_LOCK.break" 2>/dev/null || return 1
+    ACC_BREAKING=1
+    _acc_r=1
+    if [ "$(cat "$ACC_LOCK/pid" 2>/dev/null)" = "$1" ]; then
+        _acc_s=$ACC_LOCK.stale.$$
+        rm -rf "$_acc_s"
+        mv "$ACC_LOCK" "$_acc_s" 2>/dev/null && rm -rf "$_acc_s" && _acc_r=0
+    fi
+    rmdir "$ACC_LOCK.break"
+    ACC_BREAKING=0
+    return $_acc_r
 }
 
 # Take the lock: mkdir is atomic.  A lock whose pid file names a dead
@@ -172,14 +192,7 @@ acc_lock() {
         [ "$_acc_n" -le 100 ] ||
             acc_die 1 "$ACC_PROG: timed out waiting for the lock $ACC_LOCK"
         _acc_p=$(cat "$ACC_LOCK/pid" 2>/dev/null) || _acc_p=
-        if [ -n "$_acc_p" ] && acc_pid_dead "$_acc_p"; then
-            _acc_s=$ACC_LOCK.stale.$$
-            if mv "$ACC_LOCK" "$_acc_s" 2>/dev/null; then
-                # Put back a lock that was taken afresh in the meantime.
-                [ "$(cat "$_acc_s/pid" 2>/dev/null)" = "$_acc_p" ] ||
-                    mv "$_acc_s" "$ACC_LOCK" 2>/dev/null
-                rm -rf "$_acc_s"
-            fi
+        if [ -n "$_acc_p" ] && acc_pid_dead "$_acc_p" && acc_break_stale "$_acc_p"; then
             continue
         fi
         sleep 0.1
