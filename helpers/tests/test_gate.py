@@ -59,11 +59,11 @@ def test_serve_protocol_bytes_pass_untouched(builder: LoopbackBuilder) -> None:
 
 def test_broken_config_is_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "c.json"
-    bad.write_text('{"ssh": {"port": "x"}}')
+    bad.write_text('{"runner": {"kind": "docker"}}')
     result = subprocess.run([sys.executable, "-m", "darling_nix", "gate", "--config", str(bad)],
                             env={"SSH_ORIGINAL_COMMAND": "nix-daemon --stdio",
                                  "PATH": os.environ["PATH"]}, capture_output=True, text=True)
-    assert result.returncode == 2 and "ssh.port" in result.stderr
+    assert result.returncode == 2 and "runner.kind" in result.stderr
 
 
 def test_gate_path_imports_no_cli_libraries(builder: LoopbackBuilder) -> None:

@@ -1,7 +1,9 @@
 """`darling-nix gate`: the ForceCommand of the builder's sshd.
 
-It runs on every SSH connection, so it imports only the standard library and
-the config loader (no typer, no jinja2, no YAML when the config is JSON).
+It runs on every SSH connection, so it imports only what it needs: a JSON config
+(what the NixOS module writes) is read directly, checking just the keys the gate
+uses; the whole file was validated before sshd started (the sshd unit renders its
+sshd_config from it first). A YAML config goes through the full loader.
 It never runs a shell: the requested command must equal one of a few fixed
 strings, and the matching fixed argv is handed to the runner, which replaces
 this process so the protocol's bytes flow without a copy.
@@ -9,16 +11,15 @@ this process so the protocol's bytes flow without a copy.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import sys
 import syslog
 import time
 
-from .config import load_config
-from .models import ConfigError
-from .runner import runner_for
+import json
+
+from . import defaults
+from .runner import Runner, make_runner
 
 # The exact commands Nix's remote stores send, and the one read-only probe `doctor` uses.
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -32,11 +33,56 @@ EXIT_REFUSED = 1
 EXIT_CONFIG = 2
 
 
+class GateConfigError(ValueError):
+    pass
+
+
+def _absolute(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+        raise GateConfigError(f"{key}: expected an absolute path, got {value!r}")
+    return value
+
+
+def read_settings(path: str) -> tuple[Runner, str]:
+    """The runner and the state directory from the config file at PATH."""
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read()
+    except OSError as error:
+        raise GateConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        from .config import parse_config
+        from .models import ConfigError
+        from .runner import runner_for
+
+        try:
+            config = parse_config(text.decode(errors="replace"), path)
+        except ConfigError as error:
+            raise GateConfigError(str(error)) from None
+        return runner_for(config), config.state_dir
+    runner = data.get("runner", {}) if isinstance(data, dict) else None
+    if not isinstance(runner, dict):
+        raise GateConfigError("expected a mapping at the top level and under 'runner'")
+    kind = runner.get("kind", defaults.RUNNER_KIND)
+    if kind not in ("darling", "namespace"):
+        raise GateConfigError(f"runner.kind: expected 'darling' or 'namespace', got {kind!r}")
+    darling = _absolute("runner.darling_command",
+                        runner.get("darling_command", defaults.DARLING_COMMAND))
+    state_dir = _absolute("state_dir", data.get("state_dir", defaults.STATE_DIR))
+    prefix = _absolute("prefix", data.get("prefix") or defaults.prefix_of(state_dir))
+    return make_runner(kind, prefix, darling), state_dir
+
+
 def client_key_fingerprint() -> str:
     """The SHA256 fingerprint of the key the client logged in with (sshd's ExposeAuthInfo)."""
     info_path = os.environ.get("SSH_USER_AUTH", "")
     if not info_path:
         return "unknown key"
+    import base64
+    import hashlib
+
     try:
         with open(info_path) as info:
             for line in info:
@@ -80,8 +126,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: darling-nix gate [--config FILE]\n")
         return EXIT_CONFIG
     try:
-        config = load_config(config_path or "/etc/darling-builder/config.json")
-    except ConfigError as error:
+        runner, state_dir = read_settings(config_path or defaults.CONFIG_FILE)
+    except GateConfigError as error:
         sys.stderr.write(f"darling-nix gate: builder config is invalid: {error}\n")
         return EXIT_CONFIG
 
@@ -89,10 +135,10 @@ def main(argv: list[str]) -> int:
     who = f"{client_key_fingerprint()} from {os.environ.get('SSH_CONNECTION', '?').split(' ')[0]}"
     inner = ALLOWED.get(command) if command is not None else None
     if inner is None:
-        _log(config.state_dir, f"refused {describe_command(command)} for {who}")
+        _log(state_dir, f"refused {describe_command(command)} for {who}")
         sys.stderr.write(
             f"darling-nix gate: refused {describe_command(command)}: this key may only run "
             "Nix remote builds (nix-daemon --stdio, nix-store --serve [--write])\n")
         return EXIT_REFUSED
-    _log(config.state_dir, f"accepted {command!r} for {who}")
-    runner_for(config).exec(inner)
+    _log(state_dir, f"accepted {command!r} for {who}")
+    runner.exec(inner)

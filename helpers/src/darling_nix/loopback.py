@@ -31,7 +31,10 @@ def secure_tempdir(label: str) -> Path:
 
 
 def gate_command(config_file: Path) -> str:
-    return f"{sys.executable} -m darling_nix gate --config {config_file}"
+    """The installed console script when there is one (as in production), else -m."""
+    script = Path(sys.executable).with_name("darling-nix")
+    program = str(script) if script.exists() else f"{sys.executable} -m darling_nix"
+    return f"{program} gate --config {config_file}"
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ never see a value that could smuggle in a second directive.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from . import defaults
 
 ConfigValue = str | int | bool | list[str]
 
@@ -61,6 +62,8 @@ def check_name(key: str, value: str) -> None:
 
 
 def check_address(key: str, value: str) -> None:
+    import ipaddress  # only when an address is configured: keeps the gate's start-up short
+
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -151,9 +154,9 @@ class RunnerConfig:
     kind: Literal["darling", "namespace"] = spec(
         doc="'darling' runs commands with `darling shell`; 'namespace' is the stand-in "
             "(a private mount namespace with the prefix's nix on /nix) for tests and the demo",
-        default="darling")
+        default=defaults.RUNNER_KIND)
     darling_command: str = spec(check_path, "the setuid darling wrapper",
-                                default="/run/wrappers/bin/darling")
+                                default=defaults.DARLING_COMMAND)
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,7 @@ class NixConfig:
 @dataclass(frozen=True)
 class BuilderConfig:
     state_dir: str = spec(check_path, "state directory of the builder",
-                          default="/var/lib/darling-builder")
+                          default=defaults.STATE_DIR)
     prefix: str = spec(check_path, "the Darling prefix (default: <state_dir>/prefix)", default="")
     user: str = spec(check_name, "user that owns the prefix and logs in over ssh",
                      default="darling-builder")
@@ -229,7 +232,7 @@ class BuilderConfig:
 
     @property
     def prefix_path(self) -> Path:
-        return Path(self.prefix) if self.prefix else self.state_path / "prefix"
+        return Path(self.prefix or defaults.prefix_of(self.state_dir))
 
     @property
     def ssh_dir(self) -> Path:

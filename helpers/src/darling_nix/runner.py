@@ -8,12 +8,18 @@ stand-in runner that tests use goes through the same code as the Darling one.
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Sequence
-from pathlib import Path
-from typing import IO, Any, NoReturn
 
-from .models import BuilderConfig
+# typing and pathlib stay out of this module: the gate imports it on every connection.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Sequence
+    from typing import IO, Any, NoReturn
+
+    from .models import BuilderConfig
+
+    Prefix = str | os.PathLike[str]
 
 # Inside the prefix Nix lives in the default profile, as the official installer leaves it.
 PROFILE_BIN = "/nix/var/nix/profiles/default/bin"
@@ -25,8 +31,8 @@ class Runner:
 
     name = "abstract"
 
-    def __init__(self, prefix: Path) -> None:
-        self.prefix = prefix
+    def __init__(self, prefix: Prefix) -> None:
+        self.prefix = os.fspath(prefix)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """The host argv that runs ARGV inside the prefix."""
@@ -41,7 +47,7 @@ class Runner:
 
     def create_prefix(self) -> None:
         """Create an empty prefix the way its runtime expects to find it."""
-        self.prefix.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.prefix, exist_ok=True)
 
     def exec(self, argv: Sequence[str]) -> NoReturn:
         """Replace this process by ARGV inside the prefix: no copy, no buffering."""
@@ -53,6 +59,8 @@ class Runner:
             timeout: float | None = None, check: bool = False
             ) -> subprocess.CompletedProcess[bytes]:
         """Run ARGV inside the prefix and wait; stdout/stderr are captured when asked."""
+        import subprocess  # not at the top: the gate only execs, and starts on every connection
+
         return subprocess.run(self.command(argv), env=self.environment(), input=input,
                               stdin=stdin, capture_output=capture, timeout=timeout, check=check)
 
@@ -70,7 +78,7 @@ class DarlingRunner(Runner):
 
     name = "darling"
 
-    def __init__(self, prefix: Path, darling: str) -> None:
+    def __init__(self, prefix: Prefix, darling: str) -> None:
         super().__init__(prefix)
         self.darling = darling
 
@@ -78,7 +86,7 @@ class DarlingRunner(Runner):
         return [self.darling, "shell", "/usr/bin/env", f"PATH={MACOS_PATH}", *argv]
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "DPREFIX": str(self.prefix)}
+        return {**os.environ, "DPREFIX": self.prefix}
 
     def create_prefix(self) -> None:
         # Darling lays out a prefix itself on first use; one made by hand would lack its tree.
@@ -86,6 +94,8 @@ class DarlingRunner(Runner):
         self.stop()
 
     def stop(self) -> None:
+        import subprocess
+
         subprocess.run([self.darling, "shutdown"], env=self.environment(), check=False,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
@@ -104,28 +114,27 @@ class NamespaceRunner(Runner):
 
     name = "namespace"
 
-    def __init__(self, prefix: Path, unshare: str = "/usr/bin/unshare") -> None:
+    def __init__(self, prefix: Prefix, unshare: str = "/usr/bin/unshare") -> None:
         super().__init__(prefix)
         self.unshare = unshare
 
     def command(self, argv: Sequence[str]) -> list[str]:
         namespaces = ["--mount"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--mount"]
         return [self.unshare, *namespaces, "--propagation", "private", "/bin/sh", "-c",
-                _STANDIN_SCRIPT, "darling-nix-standin", str(self.prefix), *argv]
+                _STANDIN_SCRIPT, "darling-nix-standin", self.prefix, *argv]
 
     def environment(self) -> dict[str, str]:
-        etc = self.prefix / "private" / "etc"
-        home = self.prefix / "private" / "var" / "root"
+        home = f"{self.prefix}/private/var/root"
         return {
             "PATH": PROFILE_BIN,
-            "HOME": str(home),
-            "NIX_CONF_DIR": str(etc / "nix"),
-            "XDG_CONFIG_HOME": str(home / ".config"),
+            "HOME": home,
+            "NIX_CONF_DIR": f"{self.prefix}/private/etc/nix",
+            "XDG_CONFIG_HOME": f"{home}/.config",
             "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
         }
 
 
-def make_runner(kind: str, prefix: Path, darling_command: str) -> Runner:
+def make_runner(kind: str, prefix: Prefix, darling_command: str) -> Runner:
     if kind == "namespace":
         return NamespaceRunner(prefix)
     return DarlingRunner(prefix, darling_command)

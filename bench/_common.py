@@ -1,0 +1,85 @@
+"""Shared set-up for the benchmarks: a loopback builder (stand-in runner) and timing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from darling_nix import loopback
+from darling_nix.render import render_known_hosts, render_ssh_config, render_sshd_config
+from darling_nix.runner import runner_for
+from darling_nix.sshd import Sshd, free_port
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        sys.exit("benchmarks need root (sshd, mount namespaces); run scripts/setup first")
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def alternate(runs: int, **actions: Callable[[], object]) -> dict[str, list[float]]:
+    """Run the actions in turn RUNS times, so drift on a noisy machine hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(runs):
+        for name, action in actions.items():
+            times[name].append(timed(action))
+    return times
+
+
+def median_ms(values: list[float]) -> float:
+    return 1000 * statistics.median(values)
+
+
+@contextmanager
+def builder() -> Iterator[loopback.LoopbackBuilder]:
+    root = loopback.secure_tempdir("bench")
+    try:
+        yield loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr))
+    finally:
+        loopback.remove(root)
+
+
+def ungated_command(b: loopback.LoopbackBuilder) -> str:
+    """A ForceCommand that runs the client's command through the same runner, in plain sh:
+    the same path as the gate minus the gate itself."""
+    runner = runner_for(b.config)
+    script = b.root / "ungated.sh"
+    env = " ".join(f"{k}={v}" for k, v in runner.environment().items())
+    inner = " ".join(f"'{word}'" for word in runner.command(["/bin/sh", "-c"]))
+    script.write_text(f'#!/bin/sh\nexec env -i {env} PATH=/nix/var/nix/profiles/default/bin:'
+                      f'/usr/bin:/bin {inner} "$SSH_ORIGINAL_COMMAND"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@contextmanager
+def ungated_sshd(b: loopback.LoopbackBuilder) -> Iterator[Path]:
+    """A second sshd, same keys and settings, with the ungated ForceCommand; yields an
+    ssh_config whose alias reaches it."""
+    ssh = dataclasses.replace(b.config.ssh, port=free_port(), gate_command=ungated_command(b),
+                              host_alias=b.config.ssh.host_alias + "-ungated")
+    config = dataclasses.replace(b.config, ssh=ssh)
+    sshd_config = b.root / "sshd_config.ungated"
+    sshd_config.write_text(render_sshd_config(config).replace(
+        str(b.config.ssh_dir / "sshd.pid"), str(b.root / "ungated.pid")))
+    ssh_config = b.root / "ssh_config.ungated"
+    ssh_config.write_text(render_ssh_config(config))
+    with (b.config.ssh_dir / "known_hosts").open("a") as known_hosts:
+        known_hosts.write(render_known_hosts(config))  # same host key, second alias
+    with Sshd(sshd_config, "127.0.0.1", ssh.port, b.root / "sshd-ungated.log"):
+        yield ssh_config
+
+
+def verdict(name: str, value: float, goal: str, met: bool) -> None:
+    print(f"{name}: {value:.3f} (goal {goal}) -> {'MET' if met else 'NOT MET'}")

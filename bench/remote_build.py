@@ -1,0 +1,49 @@
+"""A trivial remote build through sshd and the gate, against the same build through the same
+kind of sshd without the gate (a plain-sh ForceCommand running the same runner).
+Goal: 1.10x or less (median).
+
+    sudo .venv/bin/python bench/remote_build.py [RUNS]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import alternate, builder, median_ms, require_root, ungated_sshd, verdict
+
+from darling_nix.hostnix import remote_build, write_probe_expression
+
+
+def build_once(machines: Path, ssh_config: Path) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        expression = write_probe_expression(Path(work), "x86_64-darwin", str(time.time_ns()))
+        result = remote_build(expression, machines, ssh_config)
+    if result.returncode != 0:
+        sys.exit(f"build failed: {result.stderr[-500:]}")
+
+
+def main() -> None:
+    require_root()
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    with builder() as b, b.sshd(), ungated_sshd(b) as ungated_config:
+        alias = b.config.ssh.host_alias
+        ungated_machines = b.root / "machines.ungated"
+        ungated_machines.write_text(b.machines.read_text().replace(
+            f"://{alias} ", f"://{alias}-ungated ", 1))
+        build_once(b.machines, b.ssh_config)  # warm both connections
+        build_once(ungated_machines, ungated_config)
+        times = alternate(runs,
+                          gated=lambda: build_once(b.machines, b.ssh_config),
+                          ungated=lambda: build_once(ungated_machines, ungated_config))
+    gated, ungated = median_ms(times["gated"]), median_ms(times["ungated"])
+    print(f"runs: {runs} each, alternating, ssh-ng, connection reuse on")
+    print(f"without the gate: {ungated:7.1f} ms median")
+    print(f"with the gate:    {gated:7.1f} ms median")
+    verdict("ratio gated/ungated", gated / ungated, "<= 1.10", gated / ungated <= 1.10)
+
+
+if __name__ == "__main__":
+    main()
