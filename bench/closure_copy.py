@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from _common import alternate, builder, median_ms, require_root, ungated_sshd, verdict
-
 from darling_nix.runner import runner_for
 
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 from _common import alternate, builder, median_ms, require_root, verdict
-
 from darling_nix.runner import runner_for
 
 
@@ -24,13 +23,12 @@ def main() -> None:
         runner = runner_for(b.config)
         inner = ["nix-store", "--version"]
         gate_env = {"PATH": os.environ["PATH"], "SSH_ORIGINAL_COMMAND": " ".join(inner)}
-        quiet = {"stdout": subprocess.DEVNULL, "check": True}
         times = alternate(
             runs,
             plain=lambda: subprocess.run(runner.command(inner), env=runner.environment(),
-                                         **quiet),
+                                         stdout=subprocess.DEVNULL, check=True),
             gate=lambda: subprocess.run([entry, "gate", "--config", str(b.config_file)],
-                                        env=gate_env, **quiet),
+                                        env=gate_env, stdout=subprocess.DEVNULL, check=True),
         )
     plain, gated = median_ms(times["plain"]), median_ms(times["gate"])
     print(f"runs: {runs} each, alternating")

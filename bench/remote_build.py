@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from _common import alternate, builder, median_ms, require_root, ungated_sshd, verdict
-
 from darling_nix.hostnix import remote_build, write_probe_expression
 
 

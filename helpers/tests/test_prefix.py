@@ -51,7 +51,8 @@ def test_dry_run_then_init_then_nothing(config_file: Path, tmp_path: Path, cli: 
     assert (state / "ssh/authorized_keys").read_text().startswith("restrict ssh-ed25519 ")
     assert (state / "ssh/known_hosts").read_text().startswith("darling-builder ssh-ed25519 ")
     passwd = (prefix / "private/etc/master.passwd").read_text()
-    assert "root:*:0:0:" in passwd and "nobody:*:65534:65534::0:0:darwin builder:/Users/nobody:/bin/bash" in passwd
+    assert "root:*:0:0:" in passwd
+    assert "nobody:*:65534:65534::0:0:darwin builder:/Users/nobody:/bin/bash" in passwd
     after_first = snapshot(state)
     second = cli("prefix", "init", "--config", str(config_file))
     assert second.stdout.strip() == f"{prefix}: nothing to change"
@@ -92,3 +93,21 @@ def test_wipe(config_file: Path, tmp_path: Path, cli: Any) -> None:
     assert not (tmp_path / "state/prefix").exists()
     assert cli("prefix", "wipe", "--config", str(config_file)).stdout.strip() == \
         "no prefix to remove"
+
+
+def test_darlings_own_binary_is_kept_beside_the_shim(config_file: Path, tmp_path: Path,
+                                                     cli: Any) -> None:
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "diskutil").write_text("#!/bin/sh\necho shim\n")
+    (shims / "MANIFEST").write_text("diskutil usr/sbin 0755\n")
+    cli("prefix", "init", "--config", str(config_file))
+    sbin = tmp_path / "state/prefix/usr/sbin"
+    sbin.mkdir(parents=True, exist_ok=True)
+    (sbin / "diskutil").write_bytes(b"\xcf\xfa\xed\xfe darling's mach-o")
+    env = {"DARLING_NIX_SHIMS": str(shims)}
+    assert cli("prefix", "init", "--config", str(config_file), env=env).returncode == 0
+    assert (sbin / "diskutil.darling").read_bytes().startswith(b"\xcf\xfa\xed\xfe")
+    assert (sbin / "diskutil").read_text() == "#!/bin/sh\necho shim\n"
+    again = cli("prefix", "init", "--config", str(config_file), env=env)
+    assert "nothing to change" in again.stdout

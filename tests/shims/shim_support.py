@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHIMS = REPO / "shims"
 SHELLS = ("dash", "bash")
 ACCOUNT_SHIMS = ("dscl", "dseditgroup", "sysadminctl")
-ALL_SHIMS = ACCOUNT_SHIMS + ("diskutil", "sandbox-exec")
+ALL_SHIMS = (*ACCOUNT_SHIMS, "diskutil", "sandbox-exec")
 
 # What Darling's first run writes: root and the invoking user; wheel and the
 # user's group (DESIGN.md), plus a comment and a line that does not parse.

@@ -8,7 +8,6 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from shim_support import Prefix
 
 BAD = [

@@ -5,7 +5,6 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from shim_support import SHIMS, Prefix
 
 
@@ -20,7 +19,7 @@ def parse(node: ET.Element) -> object:
         items = list(node)
         keys = [k.text for k in items[0::2]]
         assert all(k.tag == "key" for k in items[0::2])
-        return dict(zip(keys, (parse(v) for v in items[1::2])))
+        return dict(zip(keys, (parse(v) for v in items[1::2]), strict=True))
     if node.tag == "array":
         return [parse(v) for v in node]
     if node.tag in ("true", "false"):

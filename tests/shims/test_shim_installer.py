@@ -14,7 +14,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from shim_support import Prefix
 
 GROUP, GID, FIRST_UID = "nixbld", "350", 351

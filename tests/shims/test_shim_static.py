@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from shim_support import ALL_SHIMS, SHIMS
 
 SCRIPTS = [*ALL_SHIMS, "lib/accounts.sh"]

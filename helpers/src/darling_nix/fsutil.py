@@ -44,6 +44,10 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+NO_PID_GRACE = 2.0
+BREAK_MUTEX_GRACE = 1.0
+
+
 class LockTimeout(RuntimeError):
     pass
 
@@ -58,27 +62,49 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _break_if_stale(lock: Path) -> None:
+def _lock_owner(lock: Path) -> int | None:
+    """The pid in LOCK/pid; None when there is none yet (the holder may be between mkdir and
+    writing it) or it cannot be read."""
     try:
-        pid = int((lock / "pid").read_text().strip() or "0")
+        return int((lock / "pid").read_text().strip())
     except (OSError, ValueError):
-        # No pid yet: the holder may be between mkdir and writing it. Only an old one is stale.
-        try:
-            if time.time() - lock.stat().st_mtime < 5:
-                return
-        except FileNotFoundError:
+        return None
+
+
+def _break_if_stale(lock: Path) -> None:
+    """Remove LOCK if its holder is dead. The shims follow the same rule (docs/shims.md):
+    breakers take the mutex LOCK.break and re-read the pid, so two of them that saw the same
+    dead holder cannot remove a lock a third writer has just taken."""
+    owner = _lock_owner(lock)
+    if owner is None:
+        # Holders write their pid right after mkdir; one still without it after a few
+        # seconds died in between.
+        with contextlib.suppress(OSError):
+            if time.time() - lock.stat().st_mtime > NO_PID_GRACE:
+                owner = 0
+        if owner is None:
             return
-        pid = 0
-    if pid and _pid_alive(pid):
+    elif _pid_alive(owner):
         return
-    graveyard = lock.with_name(f"{lock.name}.stale.{os.getpid()}")
+    mutex = lock.with_name(lock.name + ".break")
     try:
+        os.mkdir(mutex, 0o700)
+    except FileExistsError:
+        with contextlib.suppress(OSError):  # a breaker that died holding the mutex
+            if time.time() - mutex.stat().st_mtime > BREAK_MUTEX_GRACE:
+                mutex.rmdir()
+        return
+    try:
+        if (_lock_owner(lock) or 0) != owner:
+            return  # taken again since we looked
+        graveyard = lock.with_name(f"{lock.name}.stale.{os.getpid()}")
         os.rename(lock, graveyard)
-    except OSError:
-        return  # someone else broke it first
-    (graveyard / "pid").unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
+        (graveyard / "pid").unlink(missing_ok=True)
         graveyard.rmdir()
+    except OSError:
+        pass
+    finally:
+        mutex.rmdir()
 
 
 @contextlib.contextmanager

@@ -111,6 +111,21 @@ def _plan_accounts(config: BuilderConfig) -> list[Action]:
     return actions
 
 
+MACH_O_MAGICS = {bytes.fromhex(m) for m in ("cffaedfe", "cefaedfe", "cafebabe", "feedfacf")}
+
+
+def _is_mach_o(path: Path) -> bool:
+    try:
+        with path.open("rb") as stream:
+            return stream.read(4) in MACH_O_MAGICS
+    except OSError:
+        return False
+
+
+def _rename_action(source: Path, target: Path) -> Action:
+    return Action(f"keep Darling's {source} as {target.name}", lambda: source.rename(target))
+
+
 def _plan_shims(config: BuilderConfig) -> list[Action]:
     source = shims_dir()
     if source is None:
@@ -129,6 +144,10 @@ def _plan_shims(config: BuilderConfig) -> list[Action]:
         directory = target.parent
         if not directory.is_dir():
             actions.append(_mkdir_action(directory))
+        original = target.with_name(f"{target.name}.darling")
+        if _is_mach_o(target) and not original.exists():
+            # Darling's own binary (diskutil knows `eject`): the shim hands that verb to it.
+            actions.append(_rename_action(target, original))
         action = _write_if_changed(target, (source / name).read_bytes(), mode)
         if action:
             actions.append(action)
