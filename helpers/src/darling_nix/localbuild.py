@@ -72,6 +72,14 @@ def instantiate(expression: str) -> str:
     return lines[0]
 
 
+def instantiate_flake(reference: str, system: str) -> str:
+    """The .drv path of a flake output such as `nixpkgs#hello`, evaluated for SYSTEM (the
+    `system` setting picks `packages.<system>`/`legacyPackages.<system>`)."""
+    argv = ["nix", "--extra-experimental-features", "nix-command flakes", "eval", "--raw",
+            "--system", system, f"{reference}.drvPath"]
+    return _capture(_on_host(argv), f"{reference} did not evaluate", BuildInputError).strip()
+
+
 def check_derivation(drv: str) -> str:
     """DRV as an absolute store path of a valid derivation in the host store."""
     path = Path(drv).absolute()

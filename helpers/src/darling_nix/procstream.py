@@ -7,6 +7,7 @@ session of their own, out of reach of our group kill), SIGKILL only after a grac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,10 +33,8 @@ def _pump(stream: IO[bytes], sink: LineSink) -> None:
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def stream(argv: Sequence[str], env: dict[str, str] | None, *, on_stdout: LineSink,

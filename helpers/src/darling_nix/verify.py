@@ -55,7 +55,8 @@ def database_integrity(path: Path) -> str:
                                               "the prefix's Nix (install-nix --force) "
                                               "or restore it") from None
     if rows != ["ok"]:
-        raise CheckFailed(f"{path}: " + "; ".join(rows[:5]), "the store database is damaged")
+        problems = "; ".join(rows).replace("\n", "; ")
+        raise CheckFailed(f"{path}: {problems[:500]}", "the store database is damaged")
     return f"integrity ok, {valid} valid paths ({path})"
 
 
@@ -149,7 +150,7 @@ class Verifier:
 
     def current_system(self) -> str:
         answer = self.inside_ok(["nix-instantiate", "--eval", "-E", "builtins.currentSystem"])
-        system = json.loads(answer.strip())
+        system = str(json.loads(answer.strip()))
         if system != self.system:
             raise CheckFailed(f"builtins.currentSystem is {system!r}, expected {self.system!r}",
                               f"set `system = {self.system}` in the prefix's nix.conf "
@@ -171,8 +172,9 @@ class Verifier:
 
     def build(self) -> str:
         with tempfile.TemporaryDirectory() as work:
-            expression = write_probe_expression(Path(work), self.system,
-                                                str(time.time_ns())).read_text()
+            written = write_probe_expression(Path(work), self.system, str(time.time_ns()))
+            # One line, so the command reads well in a failure's detail.
+            expression = " ".join(written.read_text().split())
         output = self.inside_ok(["nix-build", "--no-out-link", "-E", expression],
                                 "see `darling-nix exec -- nix-build ...` for the log")
         path = output.strip().splitlines()[-1] if output.strip() else ""

@@ -6,6 +6,8 @@ import typer
 
 from .build_cmds import build_command
 from .exec_cmds import exec_command
+from .matrix_cmds import matrix_command
+from .triage_cmds import triage_command
 from .verify_cmds import verify_command
 
 
@@ -13,3 +15,5 @@ def register(app: typer.Typer) -> None:
     app.command("verify")(verify_command)
     app.command("build")(build_command)
     app.command("exec")(exec_command)
+    app.command("matrix")(matrix_command)
+    app.command("triage")(triage_command)
