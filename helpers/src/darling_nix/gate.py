@@ -11,12 +11,11 @@ this process so the protocol's bytes flow without a copy.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import syslog
 import time
-
-import json
 
 from . import defaults
 from .runner import Runner, make_runner
