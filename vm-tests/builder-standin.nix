@@ -15,7 +15,10 @@ in
   name = "darling-builder-standin";
 
   nodes.builder =
-    { lib, ... }:
+    { config, lib, ... }:
+    let
+      configFile = "darling-builder/config.json";
+    in
     {
       imports = [
         self.nixosModules.darling-builder
@@ -27,16 +30,28 @@ in
         enable = true;
         # the builder's own nix-daemon uses it too (/etc/nix/machines, ssh_config alias)
         registerLocally = true;
-        runner.kind = "namespace";
-        ssh.listenAddresses = [ "0.0.0.0" ];
-        ssh.port = t.builderPort;
-        ssh.authorizedKeys = [ keys.snakeOilPublicKey ];
+        listenAddresses = [ "0.0.0.0" ];
+        port = t.builderPort;
+        openFirewall = true;
+        authorizedKeys.keys = [ keys.snakeOilPublicKey ];
         nix.tarball = t.standinNixTarball;
         nix.tarballSha256 = t.standinNixTarballSha256;
       };
 
-      environment.systemPackages = [ t.darlingNix ];
-      networking.firewall.allowedTCPPorts = [ t.builderPort ];
+      # The module has no option for the runner (it writes runner.kind = "darling"):
+      # the config file it generates is rewritten with the stand-in runner. `source`
+      # is derived from `text` in nixpkgs' etc module, so forcing it reads the
+      # module's text without a cycle.
+      environment.etc.${configFile}.source = lib.mkForce (
+        pkgs.writeText "darling-builder-standin-config.json" (
+          builtins.toJSON (
+            lib.recursiveUpdate (builtins.fromJSON config.environment.etc.${configFile}.text) {
+              runner.kind = "namespace";
+            }
+          )
+        )
+      );
+
       nix.settings.substituters = lib.mkForce [ ];
       virtualisation.writableStore = true;
       # the stand-in tarball (the host Nix's closure) is unpacked into the prefix
