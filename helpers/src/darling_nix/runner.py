@@ -100,8 +100,19 @@ class DarlingRunner(Runner):
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
 
-# Fixed script; the prefix and the argv arrive as positional parameters, never as code.
-_STANDIN_SCRIPT = '/bin/mount --bind "$1/nix" /nix || exit 125; shift; exec "$@"'
+# Fixed script; mount, the prefix and the argv arrive as positional parameters, never as code.
+_STANDIN_SCRIPT = '"$1" --bind "$2/nix" /nix || exit 125; shift 2; exec "$@"'
+# Where to look for unshare and mount besides PATH: Debian's and NixOS's locations.
+_SYSTEM_BIN = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/run/current-system/sw/bin")
+
+
+def find_program(name: str) -> str:
+    """NAME's absolute path from PATH or the usual system directories (no shutil: lean)."""
+    for directory in (*os.environ.get("PATH", "").split(os.pathsep), *_SYSTEM_BIN):
+        candidate = os.path.join(directory, name)
+        if directory.startswith("/") and os.access(candidate, os.X_OK):
+            return candidate
+    return f"/usr/bin/{name}"  # fails visibly at exec, naming the program
 
 
 class NamespaceRunner(Runner):
@@ -114,14 +125,15 @@ class NamespaceRunner(Runner):
 
     name = "namespace"
 
-    def __init__(self, prefix: Prefix, unshare: str = "/usr/bin/unshare") -> None:
+    def __init__(self, prefix: Prefix) -> None:
         super().__init__(prefix)
-        self.unshare = unshare
+        self.unshare = find_program("unshare")
+        self.mount = find_program("mount")
 
     def command(self, argv: Sequence[str]) -> list[str]:
         namespaces = ["--mount"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--mount"]
         return [self.unshare, *namespaces, "--propagation", "private", "/bin/sh", "-c",
-                _STANDIN_SCRIPT, "darling-nix-standin", self.prefix, *argv]
+                _STANDIN_SCRIPT, "darling-nix-standin", self.mount, self.prefix, *argv]
 
     def environment(self) -> dict[str, str]:
         home = f"{self.prefix}/private/var/root"
