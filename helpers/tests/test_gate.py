@@ -56,6 +56,39 @@ def test_serve_protocol_bytes_pass_untouched(builder: LoopbackBuilder) -> None:
     assert len(result.stdout) == 16
 
 
+def test_rendered_force_command_runs_the_gate_without_reading_a_file(
+        builder: LoopbackBuilder) -> None:
+    """The ForceCommand the sshd_config carries: gate_entry.py with the settings inline."""
+    argv = builder.config.gate_command.split()
+    result = subprocess.run(argv, env={"PATH": "/usr/bin:/bin",
+                                       "SSH_ORIGINAL_COMMAND": "nix-store --version"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("nix-store (Nix) ")
+    assert "--config" not in argv
+    traced = subprocess.run([argv[0], "-X", "importtime", *argv[1:]],
+                            env={"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": "bash"},
+                            capture_output=True, text=True, timeout=60)
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in traced.stderr.splitlines() if line.startswith("import time:")}
+    assert "darling_nix" in imported
+    # not even json or re: they are half of the start-up time
+    assert not imported & {"json", "re", "typer", "click", "jinja2", "yaml", "paramiko"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--runner", "docker", "--state-dir", "/x"], "--runner: expected"),
+    (["--state-dir", "relative"], "--state-dir: expected an absolute path"),
+    (["--prefix"], "usage:"),
+    (["--shell", "/bin/sh"], "usage:"),
+])
+def test_bad_gate_arguments_are_exit_2(args: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "darling_nix", "gate", *args],
+                            env={"SSH_ORIGINAL_COMMAND": "nix-daemon --stdio",
+                                 "PATH": os.environ["PATH"]}, capture_output=True, text=True)
+    assert result.returncode == 2 and message in result.stderr
+
+
 def test_broken_config_is_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "c.json"
     bad.write_text('{"runner": {"kind": "docker"}}')

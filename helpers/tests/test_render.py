@@ -6,6 +6,7 @@ import base64
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from darling_nix.render import render
 from darling_nix.sshd import generate_key
 
 SSHD = "/usr/sbin/sshd"
+ENTRY = Path(__file__).parents[1] / "src" / "darling_nix" / "gate_entry.py"
 needs_sshd = pytest.mark.skipif(not Path(SSHD).exists(), reason="needs /usr/sbin/sshd "
                                 "(openssh-server; scripts/setup installs it)")
 needs_nix = pytest.mark.skipif(shutil.which("nix") is None,
@@ -60,7 +62,8 @@ def test_sshd_accepts_rendered_config_and_hardening_is_in_effect(tmp_path: Path)
                  "permittty no", "allowtcpforwarding no", "allowagentforwarding no",
                  "x11forwarding no", "permittunnel no", "allowstreamlocalforwarding no",
                  "permituserenvironment no", "permitrootlogin no", "allowusers nobody",
-                 f"forcecommand darling-nix gate --config {tmp_path}/config.json",
+                 f"forcecommand {sys.executable} -I -S {ENTRY} --runner darling --prefix "
+                 f"{tmp_path}/prefix --state-dir {tmp_path} --darling /run/wrappers/bin/darling",
                  f"authorizedkeysfile {tmp_path}/ssh/authorized_keys",
                  f"pidfile {tmp_path}/ssh/sshd.pid", "exposeauthinfo yes"]:
         assert line in effective, line

@@ -1,9 +1,10 @@
 """`darling-nix gate`: the ForceCommand of the builder's sshd.
 
-It runs on every SSH connection, so it imports only what it needs: a JSON config
-(what the NixOS module writes) is read directly, checking just the keys the gate
-uses; the whole file was validated before sshd started (the sshd unit renders its
-sshd_config from it first). A YAML config goes through the full loader.
+It runs on every SSH connection, so it imports only what it needs. The rendered
+sshd_config starts it through gate_entry.py with its few settings on the command line,
+taken from the config that was validated when sshd_config was rendered: no file is read.
+Given `--config FILE` instead, a JSON config is read directly, checking just the keys the
+gate uses; a YAML one goes through the full loader.
 It never runs a shell: the requested command must equal one of a few fixed
 strings, and the matching fixed argv is handed to the runner, which replaces
 this process so the protocol's bytes flow without a copy.
@@ -11,7 +12,6 @@ this process so the protocol's bytes flow without a copy.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import syslog
@@ -49,6 +49,8 @@ def read_settings(path: str) -> tuple[Runner, str]:
             text = stream.read()
     except OSError as error:
         raise GateConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    import json  # only on this path: json pulls in re, which costs more than all the rest
+
     try:
         data = json.loads(text)
     except ValueError:
@@ -116,17 +118,38 @@ def describe_command(command: str | None) -> str:
     return repr(shown)
 
 
+USAGE = ("usage: darling-nix gate [--config FILE]\n"
+         "       darling-nix gate --runner KIND --prefix DIR --state-dir DIR [--darling PATH]\n")
+
+
+def settings_from_argv(argv: list[str]) -> tuple[Runner, str]:
+    """The runner and state directory from `--config FILE`, or from the settings that the
+    sshd_config renderer put on the ForceCommand line (then no file is read at all)."""
+    if argv[:1] == ["--config"] and len(argv) == 2:
+        return read_settings(argv[1])
+    if not argv:
+        return read_settings(defaults.CONFIG_FILE)
+    names = argv[0::2]
+    values = dict(zip(names, argv[1::2], strict=False))
+    if len(argv) % 2 or not set(names) <= {"--runner", "--prefix", "--state-dir", "--darling"}:
+        raise GateConfigError(f"unexpected arguments {argv!r}")
+    kind = values.get("--runner", defaults.RUNNER_KIND)
+    if kind not in ("darling", "namespace"):
+        raise GateConfigError(f"--runner: expected 'darling' or 'namespace', got {kind!r}")
+    state_dir = _absolute("--state-dir", values.get("--state-dir", defaults.STATE_DIR))
+    prefix = _absolute("--prefix", values.get("--prefix", defaults.prefix_of(state_dir)))
+    darling = _absolute("--darling", values.get("--darling", defaults.DARLING_COMMAND))
+    return make_runner(kind, prefix, darling), state_dir
+
+
 def main(argv: list[str]) -> int:
     """argv: the arguments after `gate`. Returns only when the command is refused."""
-    config_path = None
-    if argv[:1] == ["--config"] and len(argv) == 2:
-        config_path = argv[1]
-    elif argv:
-        sys.stderr.write("usage: darling-nix gate [--config FILE]\n")
-        return EXIT_CONFIG
     try:
-        runner, state_dir = read_settings(config_path or defaults.CONFIG_FILE)
+        runner, state_dir = settings_from_argv(argv)
     except GateConfigError as error:
+        if str(error).startswith("unexpected arguments"):
+            sys.stderr.write(USAGE)
+            return EXIT_CONFIG
         sys.stderr.write(f"darling-nix gate: builder config is invalid: {error}\n")
         return EXIT_CONFIG
 

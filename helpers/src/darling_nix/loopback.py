@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,13 +27,6 @@ SECURE_BASE = Path("/var/lib/darling-nix")
 def secure_tempdir(label: str) -> Path:
     SECURE_BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=SECURE_BASE))
-
-
-def gate_command(config_file: Path) -> str:
-    """The installed console script when there is one (as in production), else -m."""
-    script = Path(sys.executable).with_name("darling-nix")
-    program = str(script) if script.exists() else f"{sys.executable} -m darling_nix"
-    return f"{program} gate --config {config_file}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +77,6 @@ def create(root: Path, report: Callable[[str], None],
             "port": free_port(),
             "authorized_keys": [(ssh_dir / "client_ed25519_key.pub").read_text().strip()],
             "host_alias": f"darling-builder-{os.getpid()}",
-            "gate_command": gate_command(config_file),
             "control_dir": str(root / "ctl"),
         },
         "nix": {"tarball": str(tarball[0]), "tarball_sha256": tarball[1]},

@@ -9,6 +9,7 @@ never see a value that could smuggle in a second directive.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,8 +183,9 @@ class SshConfig:
     control_dir: str = spec(check_path, "directory for the client's shared ssh connections "
                                         "(ControlPath); only the Nix daemon's user may enter it",
                             default="/run/darling-builder-ssh")
-    gate_command: str = spec(check_safe_text, "ForceCommand of the builder's sshd "
-                                              "(default: 'darling-nix gate --config <this file>')",
+    gate_command: str = spec(check_safe_text, "ForceCommand of the builder's sshd, taken as is "
+                                              "(default: the gate, started by this Python "
+                                              "with its settings on the command line)",
                              default="")
 
 
@@ -257,6 +259,14 @@ class BuilderConfig:
 
     @property
     def gate_command(self) -> str:
+        """ssh.gate_command, or the gate started the fast way (gate_entry.py, see there)."""
         if self.ssh.gate_command:
             return self.ssh.gate_command
-        return f"darling-nix gate --config {self.source}" if self.source else "darling-nix gate"
+        entry = Path(__file__).with_name("gate_entry.py")
+        check_path("(this Python)", sys.executable)
+        check_path("(the gate's entry)", str(entry))
+        settings = f"--runner {self.runner.kind} --prefix {self.prefix_path} " \
+                   f"--state-dir {self.state_dir}"
+        if self.runner.kind == "darling":
+            settings += f" --darling {self.runner.darling_command}"
+        return f"{sys.executable} -I -S {entry} {settings}"
