@@ -1,0 +1,113 @@
+"""Shared helpers of the Nix tests: finding nixpkgs' lib, evaluating the modules,
+running the helpers' CLI on what they produce."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+Evaluate = Callable[..., list[dict[str, Any]]]
+
+
+def nix_lib_dir() -> Path | None:
+    """nixpkgs' lib: $NIXPKGS_LIB (a directory with lib's default.nix) or $NIXPKGS/lib."""
+    if os.environ.get("NIXPKGS_LIB"):
+        return Path(os.environ["NIXPKGS_LIB"])
+    if os.environ.get("NIXPKGS"):
+        return Path(os.environ["NIXPKGS"]) / "lib"
+    return None
+
+
+@pytest.fixture(scope="session")
+def nix_lib() -> Path:
+    if shutil.which("nix-instantiate") is None:
+        pytest.skip("needs nix-instantiate (Debian's nix-bin)")
+    lib = nix_lib_dir()
+    if lib is None:
+        pytest.skip("module evaluation needs nixpkgs' lib: set NIXPKGS_LIB to a directory "
+                    "holding lib's default.nix (e.g. a nix-community/nixpkgs.lib checkout's "
+                    "lib/) or NIXPKGS to a nixpkgs checkout")
+    if not (lib / "default.nix").is_file():
+        pytest.fail(f"NIXPKGS_LIB/NIXPKGS: {lib}/default.nix does not exist")
+    return lib
+
+
+def nix_string(value: str) -> str:
+    """A Nix string literal (JSON's escapes are Nix's, except for `${`)."""
+    return json.dumps(value).replace("${", "\\${")
+
+
+def instantiate(expression_file: Path, args: dict[str, str], attr: str | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    command = ["nix-instantiate", "--eval", "--strict", "--json", "--readonly-mode",
+               str(expression_file)]
+    for name, value in args.items():
+        command += ["--arg", name, value]
+    if attr:
+        command += ["-A", attr]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120,
+                          cwd=REPO)
+
+
+@pytest.fixture(scope="session")
+def evaluate(nix_lib: Path) -> Evaluate:
+    """evaluate([module, ...], system=...) -> one summary per module (tests/nix/eval.nix).
+
+    Each module is Nix source text: an attribute set or a module function."""
+
+    def run(modules: Sequence[str], system: str = "x86_64-linux") -> list[dict[str, Any]]:
+        result = instantiate(HERE / "eval.nix", {
+            "lib": f"import {nix_lib}",
+            "configurations": "[ " + " ".join(f"({m})" for m in modules) + " ]",
+            "system": nix_string(system),
+        })
+        if result.returncode != 0:
+            raise AssertionError(f"evaluation failed:\n{result.stderr}")
+        summaries: list[dict[str, Any]] = json.loads(result.stdout)
+        return summaries
+
+    return run
+
+
+def _cli(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "darling_nix", *map(str, args)],
+                            capture_output=True, text=True, check=False, timeout=60)
+    if check and result.returncode != 0:
+        raise AssertionError(f"darling-nix {' '.join(map(str, args))} exited "
+                             f"{result.returncode}:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def darling_nix() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """darling_nix(*args, check=True): the real `darling-nix` of this checkout."""
+    return _cli
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def eval_flake_outputs(nix_lib: Path) -> Callable[[], Any]:
+    """The flake's outputs called with stand-in inputs (tests/nix/flake-outputs.nix)."""
+
+    def run() -> Any:
+        result = instantiate(HERE / "flake-outputs.nix", {"lib": f"import {nix_lib}"})
+        if result.returncode != 0:
+            raise AssertionError(f"evaluation failed:\n{result.stderr}")
+        return json.loads(result.stdout)
+
+    return run
