@@ -78,7 +78,7 @@ def test_defaults_fill_in() -> None:
     assert data["ssh"]["port"] == 31122
     assert data["ssh"]["listen_addresses"] == ["127.0.0.1"]
     assert data["ssh"]["host_key"] == "/var/lib/darling-builder/ssh/ssh_host_ed25519_key"
-    python, isolated, no_site, entry, *settings = data["ssh"]["gate_command"].split()
+    _python, isolated, no_site, entry, *settings = data["ssh"]["gate_command"].split()
     assert (isolated, no_site) == ("-I", "-S") and entry.endswith("/darling_nix/gate_entry.py")
     assert settings == ["--runner", "darling", "--prefix", "/var/lib/darling-builder/prefix",
                         "--state-dir", "/var/lib/darling-builder",

@@ -8,6 +8,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from darling_nix.gate import main  # noqa: E402  (the path must be set first)
+from darling_nix.gate import main  # after the path is set
 
 sys.exit(main(sys.argv[1:]))
