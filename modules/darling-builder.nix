@@ -127,7 +127,12 @@ let
       host_alias = cfg.hostAlias;
       connect_address = connectAddress;
       control_dir = cfg.controlDir;
-      gate_command = "${cli} gate --config ${configPath}";
+      # gate_command is left out on purpose: `darling-nix render sshd-config`
+      # (darling-builder-sshd's ExecStartPre, run from cfg.package) then writes
+      # the fast ForceCommand, this package's Python running
+      # `-I -S .../darling_nix/gate_entry.py --runner darling --prefix ...
+      # --state-dir ... --darling ...`: no wrapper, no site-packages and no
+      # config file read on each connection.
     };
     nix = {
       tarball = "${cfg.nix.tarball}";
@@ -251,9 +256,9 @@ in
     package = mkPackageOption ours "darling-nix" {
       pkgsText = ''(import "''${darling-nix}/modules/packages.nix" pkgs)'';
       extraDescription = ''
-        The Python helpers. Feeds every unit's `darling-nix` command and
-        `ssh.gate_command` (the sshd's ForceCommand) in
-        {file}`/etc/darling-builder/config.json`.
+        The Python helpers. Feeds every unit's `darling-nix` command and,
+        through `darling-nix render sshd-config`, the sshd's ForceCommand
+        (the gate, run by this package's Python).
       '';
     };
 

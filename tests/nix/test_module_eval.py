@@ -71,7 +71,6 @@ def test_defaults_evaluate_cleanly(default: dict[str, Any]) -> None:
 
 def test_the_config_file_is_the_helpers_schema(default: dict[str, Any]) -> None:
     data = json.loads(default["configText"])
-    package = default["builderPackage"]
     tarball = data["nix"].pop("tarball")
     assert STORE_PATH.match(tarball) and tarball.endswith("-nix-2.35.1-x86_64-darwin.tar.xz")
     assert data == {
@@ -91,7 +90,6 @@ def test_the_config_file_is_the_helpers_schema(default: dict[str, Any]) -> None:
             "host_alias": "darling-builder",
             "connect_address": "127.0.0.1",
             "control_dir": "/run/darling-builder-ssh",
-            "gate_command": f"{package}/bin/darling-nix gate --config {CONFIG}",
         },
         "nix": {
             "tarball_sha256": "1a932047a6e563acbd86024599bb377cbceca4dc6934a49f62a41ea1d9bdcb1b",
@@ -115,6 +113,26 @@ def test_the_helpers_accept_the_config(which: str, request: pytest.FixtureReques
     summary = request.getfixturevalue(which)
     path = write_config(tmp_path, summary)
     assert darling_nix("config", "check", path).stdout.strip() == f"{path}: ok"
+
+
+def test_the_sshd_config_starts_the_gate(default: dict[str, Any], tmp_path: Path,
+                                        darling_nix: Any) -> None:
+    """No gate_command in the config: the rendered ForceCommand is the fast gate entry
+    of the Python that rendered it (cfg.package's, in darling-builder-sshd), with the
+    module's runner, prefix and state directory inline."""
+    sshd_config = darling_nix("render", "sshd-config", "--config",
+                              write_config(tmp_path, default)).stdout.splitlines()
+    (force,) = (line.split(" ", 1)[1] for line in sshd_config
+                if line.startswith("ForceCommand "))
+    assert re.fullmatch(r"/\S+ -I -S /\S+/darling_nix/gate_entry\.py --runner darling "
+                        r"--prefix /var/lib/darling-builder/prefix "
+                        r"--state-dir /var/lib/darling-builder "
+                        r"--darling /run/wrappers/bin/darling", force), force
+    for line in ("Port 31122", "ListenAddress 127.0.0.1", "AllowUsers darling-builder",
+                 "HostKey /var/lib/darling-builder/ssh/ssh_host_ed25519_key",
+                 "AuthorizedKeysFile /var/lib/darling-builder/ssh/authorized_keys",
+                 "UsePAM no", "PasswordAuthentication no", "PermitTTY no"):
+        assert line in sshd_config
 
 
 def test_custom_settings_reach_the_config(custom: dict[str, Any], tmp_path: Path,
