@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from _common import alternate, builder, median_ms, require_root, verdict
+from _common import alternate, builder, median_ms, require_root, timed, verdict
 from darling_nix.runner import runner_for
 
 
@@ -27,12 +27,12 @@ def main() -> None:
         gate_env = {"PATH": os.environ["PATH"], "SSH_ORIGINAL_COMMAND": " ".join(inner)}
         times = alternate(
             runs,
-            plain=lambda: subprocess.run(runner.command(inner), env=runner.environment(),
-                                         stdout=subprocess.DEVNULL, check=True),
-            gate=lambda: subprocess.run(b.config.gate_command.split(), env=gate_env,
-                                        stdout=subprocess.DEVNULL, check=True),
-            script=lambda: subprocess.run([entry, "gate", "--config", str(b.config_file)],
-                                          env=gate_env, stdout=subprocess.DEVNULL, check=True),
+            plain=lambda: timed(lambda: subprocess.run(runner.command(inner), env=runner.environment(),
+                                         stdout=subprocess.DEVNULL, check=True)),
+            gate=lambda: timed(lambda: subprocess.run(b.config.gate_command.split(), env=gate_env,
+                                        stdout=subprocess.DEVNULL, check=True)),
+            script=lambda: timed(lambda: subprocess.run([entry, "gate", "--config", str(b.config_file)],
+                                          env=gate_env, stdout=subprocess.DEVNULL, check=True)),
         )
     plain, gated = median_ms(times["plain"]), median_ms(times["gate"])
     print(f"runs: {runs} each, alternating")

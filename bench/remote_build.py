@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import alternate, builder, median_ms, require_root, ungated_sshd, verdict
+from _common import alternate, builder, median_ms, require_root, timed, ungated_sshd, verdict
 from darling_nix.hostnix import remote_build, write_probe_expression
 
 
@@ -35,8 +35,9 @@ def main() -> None:
         build_once(b.machines, b.ssh_config)  # warm both connections
         build_once(ungated_machines, ungated_config)
         times = alternate(runs,
-                          gated=lambda: build_once(b.machines, b.ssh_config),
-                          ungated=lambda: build_once(ungated_machines, ungated_config))
+                          gated=lambda: timed(lambda: build_once(b.machines, b.ssh_config)),
+                          ungated=lambda: timed(lambda: build_once(ungated_machines,
+                                                                   ungated_config)))
     gated, ungated = median_ms(times["gated"]), median_ms(times["ungated"])
     print(f"runs: {runs} each, alternating, ssh-ng, connection reuse on")
     print(f"without the gate: {ungated:7.1f} ms median")
