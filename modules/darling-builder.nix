@@ -112,7 +112,7 @@ let
     prefix = "${cfg.stateDir}/prefix";
     inherit (cfg) user group ephemeral;
     runner = {
-      kind = "darling";
+      kind = cfg.runner;
       darling_command = "${config.security.wrapperDir}/darling";
     };
     ssh = {
@@ -195,7 +195,7 @@ let
       message = "services.darling-builder: Darling runs only on x86_64-linux, but this system is ${pkgs.stdenv.hostPlatform.system}.";
     }
     {
-      assertion = config.programs.darling.enable;
+      assertion = cfg.runner == "darling" -> config.programs.darling.enable;
       message = "services.darling-builder needs programs.darling.enable = true (the setuid darling wrapper); it is enabled by default, do not turn it off.";
     }
     {
@@ -290,6 +290,21 @@ in
       type = types.strMatching "[a-z_][a-z0-9_-]{0,30}";
       default = "darling-builder";
       description = "Group of {option}`services.darling-builder.user`. Feeds `group` in the config file; created by the module when left at the default.";
+    };
+
+    runner = mkOption {
+      type = types.enum [
+        "darling"
+        "namespace"
+      ];
+      default = "darling";
+      internal = true;
+      description = ''
+        Feeds `runner.kind` in the builder config. `"namespace"` replaces Darling by
+        the stand-in runner (a private mount namespace with the prefix's store on
+        /nix, running a Linux Nix); it exists for the builder-standin VM test,
+        which exercises everything but Darling itself.
+      '';
     };
 
     ephemeral = mkEnableOption ''
@@ -530,7 +545,7 @@ in
         cfg.openFirewall && lib.all (address: lib.elem address [ "127.0.0.1" "::1" ]) cfg.listenAddresses
       ) "services.darling-builder.openFirewall opens port ${toString cfg.port}, but the builder listens on loopback only (listenAddresses).";
 
-      programs.darling.enable = lib.mkDefault true;
+      programs.darling.enable = lib.mkDefault (cfg.runner == "darling");
 
       environment.etc."darling-builder/config.json".text = builtins.toJSON builderConfig;
       environment.systemPackages = [ cfg.package ];

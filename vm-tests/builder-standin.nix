@@ -15,10 +15,7 @@ in
   name = "darling-builder-standin";
 
   nodes.builder =
-    { config, lib, ... }:
-    let
-      configFile = "darling-builder/config.json";
-    in
+    { lib, ... }:
     {
       imports = [
         self.nixosModules.darling-builder
@@ -36,21 +33,9 @@ in
         authorizedKeys.keys = [ keys.snakeOilPublicKey ];
         nix.tarball = t.standinNixTarball;
         nix.tarballSha256 = t.standinNixTarballSha256;
+        # Everything but Darling: the internal option selects the stand-in runner.
+        runner = "namespace";
       };
-
-      # The module has no option for the runner (it writes runner.kind = "darling"):
-      # the config file it generates is rewritten with the stand-in runner. `source`
-      # is derived from `text` in nixpkgs' etc module, so forcing it reads the
-      # module's text without a cycle.
-      environment.etc.${configFile}.source = lib.mkForce (
-        pkgs.writeText "darling-builder-standin-config.json" (
-          builtins.toJSON (
-            lib.recursiveUpdate (builtins.fromJSON config.environment.etc.${configFile}.text) {
-              runner.kind = "namespace";
-            }
-          )
-        )
-      );
 
       nix.settings.substituters = lib.mkForce [ ];
       virtualisation.writableStore = true;

@@ -335,6 +335,15 @@ def test_register_locally_off(evaluate: Any) -> None:
     assert summary["units"]["darling-builder-sshd"]  # still serves other machines
 
 
+def test_stand_in_runner_needs_no_darling(evaluate: Any) -> None:
+    """The internal `runner` option the builder-standin VM test uses."""
+    (summary,) = evaluate(['{ services.darling-builder = { enable = true; '
+                           'runner = "namespace"; }; }'])
+    assert summary["failedAssertions"] == []
+    assert json.loads(summary["configText"])["runner"]["kind"] == "namespace"
+    assert summary["wrappers"] == {}  # programs.darling stays off
+
+
 def test_disabled_is_empty(evaluate: Any) -> None:
     (summary,) = evaluate(["{ }"])
     assert summary["configText"] is None
