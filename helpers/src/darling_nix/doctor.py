@@ -10,12 +10,12 @@ import socket
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
+from .checks import Check, CheckFailed, Checklist
 from .hostnix import remote_build, write_probe_expression
 from .models import BuilderConfig
 from .render import host_public_key
@@ -48,20 +48,6 @@ class BuildFiles:
     ssh_config: Path
 
 
-@dataclass
-class Check:
-    name: str
-    status: str  # pass | fail | skip
-    detail: str
-    hint: str = ""
-
-
-class _Failed(Exception):
-    def __init__(self, detail: str, hint: str) -> None:
-        super().__init__(detail)
-        self.detail, self.hint = detail, hint
-
-
 def _exec(transport: paramiko.Transport, command: str, stdin: bytes = b"",
           timeout: float = 30) -> tuple[int, bytes, bytes]:
     channel = transport.open_session(timeout=timeout)
@@ -88,34 +74,22 @@ def _serve_handshake(transport: paramiko.Transport, timeout: float) -> int:
         reply += chunk
     channel.close()
     if len(reply) < 16:
-        raise _Failed(f"the serve protocol answered {len(reply)} bytes instead of 16",
+        raise CheckFailed(f"the serve protocol answered {len(reply)} bytes instead of 16",
                       "something in the prefix's login files prints to stdout, or Nix "
                       "is not installed in the prefix (darling-nix install-nix)")
     magic, version = struct.unpack("<QQ", reply)
     if magic != SERVE_MAGIC_2:
-        raise _Failed(f"bad serve magic {magic:#x} (stdout carries more than the protocol)",
+        raise CheckFailed(f"bad serve magic {magic:#x} (stdout carries more than the protocol)",
                       "make the prefix's login files silent")
     return int(version)
 
 
-class Doctor:
-    def __init__(self, target: Target, timeout: float = 10) -> None:
-        self.target, self.timeout = target, timeout
-        self.checks: list[Check] = []
+class Doctor(Checklist):
+    """Each check needs every earlier one: they follow the connection step by step."""
 
-    def _record(self, name: str, run: Callable[[], str], hint: str) -> bool:
-        if any(c.status != "pass" for c in self.checks):
-            failed = next(c.name for c in self.checks if c.status != "pass")
-            self.checks.append(Check(name, "skip", f"needs '{failed}' to pass"))
-            return False
-        try:
-            self.checks.append(Check(name, "pass", run()))
-            return True
-        except _Failed as failure:
-            self.checks.append(Check(name, "fail", failure.detail, failure.hint))
-        except (OSError, paramiko.SSHException, EOFError) as error:
-            self.checks.append(Check(name, "fail", f"{type(error).__name__}: {error}", hint))
-        return False
+    def __init__(self, target: Target, timeout: float = 10) -> None:
+        super().__init__((OSError, paramiko.SSHException, EOFError))
+        self.target, self.timeout = target, timeout
 
     def run(self, build: BuildFiles | None = None) -> list[Check]:
         t = self.target
@@ -137,7 +111,7 @@ class Doctor:
                 offered = f"{key.get_name()} {key.get_base64()}"
                 pinned = " ".join(t.pinned_host_key.split()[:2])
                 if offered != pinned:
-                    raise _Failed(f"the builder offered {offered[:60]}..., pinned is "
+                    raise CheckFailed(f"the builder offered {offered[:60]}..., pinned is "
                                   f"{pinned[:60]}...",
                                   "wrong host or a regenerated host key: re-pin the key from "
                                   "<state_dir>/ssh/ssh_host_ed25519_key.pub (never disable "
@@ -150,7 +124,7 @@ class Doctor:
                 try:
                     transport.auth_publickey(t.user, private_key)
                 except paramiko.AuthenticationException:
-                    raise _Failed(f"{t.user}@{t.host} refused the key {t.key}",
+                    raise CheckFailed(f"{t.user}@{t.host} refused the key {t.key}",
                                   "add its public half to services.darling-builder."
                                   "authorizedKeys (ssh.authorized_keys)") from None
                 return f"{t.user} logged in with {private_key.fingerprint}"
@@ -158,7 +132,7 @@ class Doctor:
             def gate_refuses_shell() -> str:
                 status, stdout, stderr = _exec(holder["transport"], SHELL_PROBE)
                 if b"darling-nix-shell-probe" in stdout or status == 0:
-                    raise _Failed("a shell command ran on the builder",
+                    raise CheckFailed("a shell command ran on the builder",
                                   "sshd's ForceCommand must be `darling-nix gate`")
                 return f"refused with exit {status}: {stderr.decode(errors='replace').strip()}"
 
@@ -170,19 +144,19 @@ class Doctor:
                 status, stdout, stderr = _exec(holder["transport"], "nix-store --version")
                 text = stdout.decode(errors="replace").strip()
                 if status != 0 or "Nix" not in text:
-                    raise _Failed(f"exit {status}: {stderr.decode(errors='replace').strip()}",
+                    raise CheckFailed(f"exit {status}: {stderr.decode(errors='replace').strip()}",
                                   "run `darling-nix install-nix` on the builder")
                 return text
 
-            self._record("tcp reachable", tcp, "is the builder's sshd running and listening "
+            self.record("tcp reachable", tcp, "is the builder's sshd running and listening "
                          "there? (systemctl status darling-builder-sshd; firewall)")
-            self._record("host key pinned", host_key, "the sshd handshake failed")
-            self._record("key accepted", key_auth, "check the key file and the user name")
-            self._record("gate refuses a shell", gate_refuses_shell, "")
-            self._record("serve handshake", serve, "")
-            self._record("nix inside the prefix", nix_version, "")
+            self.record("host key pinned", host_key, "the sshd handshake failed")
+            self.record("key accepted", key_auth, "check the key file and the user name")
+            self.record("gate refuses a shell", gate_refuses_shell, "")
+            self.record("serve handshake", serve, "")
+            self.record("nix inside the prefix", nix_version, "")
         if build is not None:
-            self._record("darwin build", lambda: self._build(build),
+            self.record("darwin build", lambda: self._build(build),
                          "see the build log above")
         return self.checks
 
@@ -192,23 +166,8 @@ class Doctor:
                                                 str(time.time_ns()))
             result = remote_build(expression, files.machines, files.ssh_config)
         if result.returncode != 0:
-            raise _Failed(f"nix-build failed: {result.stderr.strip()[-300:]}",
+            raise CheckFailed(f"nix-build failed: {result.stderr.strip()[-300:]}",
                           "run `darling-nix verify` on the builder")
         output = result.stdout.strip().splitlines()[-1]
         return f"{output}: {Path(output).read_text().strip()}"
 
-
-def passed(checks: list[Check]) -> bool:
-    return all(c.status == "pass" for c in checks)
-
-
-def table(checks: list[Check]) -> Iterator[str]:
-    width = max(len(c.name) for c in checks)
-    for c in checks:
-        yield f"{c.status.upper():4}  {c.name:{width}}  {c.detail}"
-        if c.status == "fail" and c.hint:
-            yield f"{'':4}  {'':{width}}  hint: {c.hint}"
-
-
-def as_json(checks: list[Check]) -> list[dict[str, str]]:
-    return [asdict(c) for c in checks]

@@ -12,10 +12,10 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from .doctor import Check
+from .checks import Check, CheckFailed, Checklist
 from .hostnix import write_probe_expression
 from .models import BuilderConfig
 from .render import nix_settings
@@ -30,12 +30,6 @@ NIX_COMMAND = ("nix", "--extra-experimental-features", "nix-command")
 _MISSING_SCRIPT = 'dir=$1; shift; for n; do [ -x "$dir/$n" ] || echo "$n"; done'
 # Progress lines of `nix-store --verify`; anything else it prints is a problem it found.
 _VERIFY_PROGRESS = ("reading the Nix store", "checking ")
-
-
-class CheckFailed(Exception):
-    def __init__(self, detail: str, hint: str = "") -> None:
-        super().__init__(detail)
-        self.detail, self.hint = detail, hint
 
 
 def database_path(prefix: Path) -> Path:
@@ -70,14 +64,14 @@ def parse_settings(text: str) -> dict[str, str]:
     return settings
 
 
-class Verifier:
+class Verifier(Checklist):
     def __init__(self, config: BuilderConfig, runner: Runner, *, check_contents: bool = False,
                  timeout: float = 300) -> None:
+        super().__init__()
         self.config, self.runner = config, runner
         self.check_contents, self.timeout = check_contents, timeout
         self.system = config.nix.systems[0]
         self.triage = Triage()
-        self.checks: list[Check] = []
 
     def inside(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         """Run ARGV in the prefix, capture its output and scan it for Darling's complaints."""
@@ -97,19 +91,6 @@ class Verifier:
             raise CheckFailed(f"`{shlex.join(argv)}` exit {result.returncode}: "
                               f"{result.stderr.strip()[-500:]}", hint)
         return result.stdout
-
-    def record(self, name: str, needs: Sequence[str], run: Callable[[], str],
-               hint: str = "") -> None:
-        blocked = [c.name for c in self.checks if c.name in needs and c.status != "pass"]
-        if blocked:
-            self.checks.append(Check(name, "skip", f"needs '{blocked[0]}' to pass"))
-            return
-        try:
-            self.checks.append(Check(name, "pass", run()))
-        except CheckFailed as failure:
-            self.checks.append(Check(name, "fail", failure.detail, failure.hint or hint))
-        except OSError as error:
-            self.checks.append(Check(name, "fail", f"cannot run the runner: {error}", hint))
 
     def binaries(self) -> str:
         names = [name for group in REQUIRED_BINARIES for name in group]
@@ -193,13 +174,13 @@ class Verifier:
         return "no unimplemented syscalls, stubs or 'not implemented' messages"
 
     def run(self) -> list[Check]:
-        self.record("nix binaries", (), self.binaries)
-        self.record("nix version", ("nix binaries",), self.version)
-        self.record("nix.conf values", ("nix version",), self.settings)
-        self.record("current system", ("nix version",), self.current_system)
-        self.record("store paths", ("nix version",), self.store)
-        self.record("store database", (),
-                    lambda: database_integrity(database_path(self.config.prefix_path)))
-        self.record("trivial build", ("nix version", "current system"), self.build)
-        self.record("darling messages", (), self.darling_messages)
+        self.record("nix binaries", needs=(), run=self.binaries)
+        self.record("nix version", needs=("nix binaries",), run=self.version)
+        self.record("nix.conf values", needs=("nix version",), run=self.settings)
+        self.record("current system", needs=("nix version",), run=self.current_system)
+        self.record("store paths", needs=("nix version",), run=self.store)
+        database = database_path(self.config.prefix_path)
+        self.record("store database", needs=(), run=lambda: database_integrity(database))
+        self.record("trivial build", needs=("nix version", "current system"), run=self.build)
+        self.record("darling messages", needs=(), run=self.darling_messages)
         return self.checks

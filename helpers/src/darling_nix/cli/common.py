@@ -8,6 +8,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from .. import checks as checklist
+from ..checks import Check
 from ..config import load_config
 from ..models import BuilderConfig, ConfigError
 
@@ -36,3 +38,14 @@ def load(path: Path) -> BuilderConfig:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def report_checks(checks: list[Check], as_json: bool, indent: str = "") -> None:
+    """The table (or JSON) of CHECKS; exit 1 unless every one passed."""
+    if as_json:
+        print_json(checklist.as_json(checks))
+    else:
+        for line in checklist.table(checks):
+            typer.echo(indent + line)
+    if not checklist.passed(checks):
+        raise typer.Exit(EXIT_FAILED)

@@ -13,7 +13,7 @@ import typer
 
 from .. import doctor, loopback
 from ..hostnix import remote_build, write_probe_expression
-from .common import EXIT_FAILED, fail
+from .common import EXIT_FAILED, fail, report_checks
 
 
 def _step(text: str) -> None:
@@ -41,10 +41,7 @@ def demo_command(
             _step(f"started the builder's sshd on 127.0.0.1:{builder.config.ssh.port} "
                   "(ForceCommand: darling-nix gate)")
             checks = doctor.Doctor(doctor.Target.from_config(builder.config)).run()
-            for line in doctor.table(checks):
-                typer.echo(f"    {line}")
-            if not doctor.passed(checks):
-                fail("doctor found a problem (see above)", EXIT_FAILED)
+            report_checks(checks, as_json=False, indent="    ")
             _step("building an x86_64-darwin derivation on the host with --max-jobs 0, "
                   f"offloaded over {builder.config.nix.protocol}")
             with tempfile.TemporaryDirectory() as work:

@@ -11,7 +11,7 @@ import typer
 from .. import doctor
 from ..models import ConfigError
 from ..render import render_machines, render_ssh_config
-from .common import EXIT_FAILED, JsonOption, fail, load, print_json
+from .common import JsonOption, fail, load, report_checks
 
 
 def _pinned(value: str) -> str:
@@ -67,10 +67,4 @@ def doctor_command(
         else:
             fail("give --config, or --host, --key and --host-key")
         checks = doctor.Doctor(target, timeout).run(build_files)
-    if json:
-        print_json(doctor.as_json(checks))
-    else:
-        for line in doctor.table(checks):
-            typer.echo(line)
-    if not doctor.passed(checks):
-        raise typer.Exit(EXIT_FAILED)
+    report_checks(checks, json)

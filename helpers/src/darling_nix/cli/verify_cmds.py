@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from .. import doctor
 from ..runner import runner_for
 from ..verify import Verifier
-from .common import DEFAULT_CONFIG, EXIT_FAILED, ConfigOption, JsonOption, load, print_json
+from .common import DEFAULT_CONFIG, ConfigOption, JsonOption, load, report_checks
 
 
 def verify_command(
@@ -25,10 +24,4 @@ def verify_command(
     builder = load(config)
     checks = Verifier(builder, runner_for(builder), check_contents=check_contents,
                       timeout=timeout).run()
-    if json:
-        print_json(doctor.as_json(checks))
-    else:
-        for line in doctor.table(checks):
-            typer.echo(line)
-    if not doctor.passed(checks):
-        raise typer.Exit(EXIT_FAILED)
+    report_checks(checks, json)
