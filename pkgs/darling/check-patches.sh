@@ -97,6 +97,15 @@ check_tree() { # label dir patches...
 	done
 }
 
+apply_to_copy() { # label copy patches...: apply each, in order, to a copy of the tree
+	label=$1 copy=$2; shift 2
+	ok=1
+	for p in "$@"; do
+		git_apply_in "$copy" "$p" || { ok=0; fail "apply ${p#"$here"/} to a copy of $label"; }
+	done
+	[ $ok = 1 ] && pass "all $label patches applied, in order, to a copy of $label"
+}
+
 # 2 + 3. apply checks, then apply to temporary copies
 have_xnu=0 have_darling=0
 if [ -n "$xnu" ] && [ -f "$xnu/darling/src/libsystem_kernel/emulation/linux/syscalls.c" ]; then
@@ -105,11 +114,8 @@ if [ -n "$xnu" ] && [ -f "$xnu/darling/src/libsystem_kernel/emulation/linux/sysc
 	check_tree darling-xnu "$xnu" $xnu_patches
 	mkdir -p "$work/xnu"
 	(cd "$xnu" && tar -cf - --exclude=.git .) | (cd "$work/xnu" && tar -xf -)
-	ok=1
-	for p in $xnu_patches; do
-		git_apply_in "$work/xnu" "$p" || { ok=0; fail "apply ${p#"$here"/} to a copy of darling-xnu"; }
-	done
-	[ $ok = 1 ] && pass "all xnu patches applied, in order, to a copy of darling-xnu"
+	# shellcheck disable=SC2086
+	apply_to_copy darling-xnu "$work/xnu" $xnu_patches
 else
 	skip "darling-xnu tree not given or not a darling-xnu tree (XNU_SRC/DARLING_XNU_SRC='$xnu')"
 fi
@@ -119,12 +125,9 @@ if [ -n "$darling" ] && [ -f "$darling/src/sandbox/sandbox.c" ]; then
 	# shellcheck disable=SC2086
 	check_tree darling "$darling" $darling_patches
 	mkdir -p "$work/darling/src"
-	cp -R "$darling/src/sandbox" "$work/darling/src/"
-	ok=1
-	for p in $darling_patches; do
-		git_apply_in "$work/darling" "$p" || { ok=0; fail "apply ${p#"$here"/} to a copy of darling"; }
-	done
-	[ $ok = 1 ] && pass "all darling patches applied to a copy of darling/src/sandbox"
+	cp -R "$darling/src/sandbox" "$work/darling/src/"  # the only directory they touch
+	# shellcheck disable=SC2086
+	apply_to_copy darling "$work/darling" $darling_patches
 else
 	skip "darling tree not given or not a darling tree (DARLING_SRC='$darling')"
 fi

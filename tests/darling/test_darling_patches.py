@@ -180,8 +180,8 @@ def test_patches_apply(xnu_src: Path, darling_src: Path):
     assert "FAIL" not in res.stdout
     for patch in XNU_PATCHES:
         assert f"PASS: git apply --check patches/xnu/{patch.name} on darling-xnu" in res.stdout
-    assert "PASS: all xnu patches applied, in order, to a copy of darling-xnu" in res.stdout
-    assert "PASS: all darling patches applied to a copy of darling/src/sandbox" in res.stdout
+    assert "PASS: all darling-xnu patches applied, in order, to a copy of darling-xnu" in res.stdout
+    assert "PASS: all darling patches applied, in order, to a copy of darling" in res.stdout
 
 
 def _compile_ready(darling: Path) -> None:
