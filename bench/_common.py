@@ -72,8 +72,7 @@ def ungated_sshd(b: loopback.LoopbackBuilder) -> Iterator[Path]:
                               host_alias=b.config.ssh.host_alias + "-ungated")
     config = dataclasses.replace(b.config, ssh=ssh)
     sshd_config = b.root / "sshd_config.ungated"
-    sshd_config.write_text(render_sshd_config(config).replace(
-        str(b.config.ssh_dir / "sshd.pid"), str(b.root / "ungated.pid")))
+    sshd_config.write_text(render_sshd_config(config))
     ssh_config = b.root / "ssh_config.ungated"
     ssh_config.write_text(render_ssh_config(config))
     with (b.config.ssh_dir / "known_hosts").open("a") as known_hosts:

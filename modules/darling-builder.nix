@@ -195,6 +195,10 @@ let
       message = "services.darling-builder: Darling runs only on x86_64-linux, but this system is ${pkgs.stdenv.hostPlatform.system}.";
     }
     {
+      assertion = cfg.user != "root";
+      message = "services.darling-builder.user must not be root: builds run unsandboxed as that user, and its sshd logs it in.";
+    }
+    {
       assertion = cfg.runner == "darling" -> config.programs.darling.enable;
       message = "services.darling-builder needs programs.darling.enable = true (the setuid darling wrapper); it is enabled by default, do not turn it off.";
     }
@@ -269,7 +273,8 @@ in
         State of the builder: the Darling prefix ({file}`prefix/`, with the
         prefix's own /nix store) and {file}`ssh/` (host key, client key,
         authorized_keys, known_hosts). Feeds `state_dir` and `prefix`
-        (`<stateDir>/prefix`) in the config file, and is the builder user's home.
+        (`<stateDir>/prefix`) in the config file. Not the builder user's home
+        (that is {file}`/var/empty`: nothing the user can write is read at login).
       '';
     };
 
@@ -556,7 +561,10 @@ in
             isSystemUser = true;
             inherit (cfg) group;
             description = "Darling x86_64-darwin Nix builder";
-            home = cfg.stateDir;
+            # Not stateDir, which this user can write: sshd runs ForceCommand with
+            # `bash -c`, and nixpkgs' bash reads ~/.bashrc when started by sshd, so a
+            # build could plant code to run before the gate on every connection.
+            home = "/var/empty";
             # The builder's sshd runs ForceCommand through the login shell, and
             # without PAM it refuses accounts whose hash starts with "!", which
             # is what NixOS writes for an account without a password. "*"
@@ -603,7 +611,7 @@ in
           PrivateDevices = true;
           PrivateTmp = true;
           ProtectSystem = "full";
-          ProtectHome = true;
+          # No ProtectHome: stateDir may live under /home.
           ProtectKernelTunables = true;
           ProtectKernelModules = true;
           ProtectKernelLogs = true;

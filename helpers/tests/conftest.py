@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from darling_nix import loopback
+from darling_nix.sshd import SSHD
 
 PYTHON = sys.executable
 
@@ -25,8 +26,8 @@ def integration_missing() -> str:
     for tool in ("nix-build", "nix-store", "ssh", "ssh-keygen", "unshare"):
         if shutil.which(tool) is None:
             return f"needs {tool} (scripts/setup installs it)"
-    if not Path("/usr/sbin/sshd").exists():
-        return "needs /usr/sbin/sshd (openssh-server)"
+    if not Path(SSHD).exists():
+        return "needs sshd (openssh-server; scripts/setup installs it)"
     return ""
 
 

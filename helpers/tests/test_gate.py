@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -74,28 +73,6 @@ def test_rendered_force_command_runs_the_gate_without_reading_a_file(
     assert "darling_nix" in imported
     # not even json or re: they are half of the start-up time
     assert not imported & {"json", "re", "typer", "click", "jinja2", "yaml", "paramiko"}
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (["--runner", "docker", "--state-dir", "/x"], "--runner: expected"),
-    (["--state-dir", "relative"], "--state-dir: expected an absolute path"),
-    (["--prefix"], "usage:"),
-    (["--shell", "/bin/sh"], "usage:"),
-])
-def test_bad_gate_arguments_are_exit_2(args: list[str], message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "darling_nix", "gate", *args],
-                            env={"SSH_ORIGINAL_COMMAND": "nix-daemon --stdio",
-                                 "PATH": os.environ["PATH"]}, capture_output=True, text=True)
-    assert result.returncode == 2 and message in result.stderr
-
-
-def test_broken_config_is_exit_2(tmp_path: Path) -> None:
-    bad = tmp_path / "c.json"
-    bad.write_text('{"runner": {"kind": "docker"}}')
-    result = subprocess.run([sys.executable, "-m", "darling_nix", "gate", "--config", str(bad)],
-                            env={"SSH_ORIGINAL_COMMAND": "nix-daemon --stdio",
-                                 "PATH": os.environ["PATH"]}, capture_output=True, text=True)
-    assert result.returncode == 2 and "runner.kind" in result.stderr
 
 
 def test_gate_path_imports_no_cli_libraries(builder: LoopbackBuilder) -> None:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from darling_nix import prefix
+from darling_nix.config import load_config
+from darling_nix.fsutil import remove_tree
+from darling_nix.runner import NamespaceRunner
 from darling_nix.sshd import generate_key
 
 
@@ -111,3 +116,57 @@ def test_darlings_own_binary_is_kept_beside_the_shim(config_file: Path, tmp_path
     assert (sbin / "diskutil").read_text() == "#!/bin/sh\necho shim\n"
     again = cli("prefix", "init", "--config", str(config_file), env=env)
     assert "nothing to change" in again.stdout
+
+
+class DarlingLikeRunner(NamespaceRunner):
+    """Lays out a new prefix the way Darling's first run does (DESIGN.md): the etc link and
+    accounts for root and the invoking user, before `prefix init` plans its own work."""
+
+    def create_prefix(self) -> None:
+        etc = Path(self.prefix) / "private" / "etc"
+        etc.mkdir(parents=True)
+        (Path(self.prefix) / "etc").symlink_to("private/etc")
+        (etc / "master.passwd").write_text(
+            "root:*:0:0::0:0:System Administrator:/var/root:/bin/sh\n")
+        (etc / "group").write_text("wheel:*:0:root\n")
+
+
+def test_init_plans_after_the_runtime_made_the_prefix(config_file: Path, tmp_path: Path) -> None:
+    config = load_config(config_file)
+    lines: list[str] = []
+    count = prefix.init(config, DarlingLikeRunner(config.prefix_path), lines.append)
+    assert count == len(lines) and lines[0].startswith("create the prefix")
+    assert not any("link" in line or "user root" in line or "group wheel" in line
+                   for line in lines)  # Darling made those; nothing is made twice
+    assert "add user nobody (uid 65534) to the prefix accounts" in lines
+    assert prefix.plan(config, DarlingLikeRunner(config.prefix_path)) == []
+
+
+def test_remove_tree_works_for_a_non_root_owner() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    # pytest's tmp_path is root's alone; the other user must reach the tree
+    base = Path(tempfile.mkdtemp(prefix="darling-nix-wipe-"))
+    base.chmod(0o777)
+    tree = base / "prefix"
+    store_path = tree / "nix" / "store" / "abc-x" / "bin"
+    store_path.mkdir(parents=True)
+    (store_path / "tool").write_text("x")
+    for path in [tree, *tree.rglob("*")]:
+        os.chown(path, 65534, 65534)
+    for directory in (store_path, store_path.parent):
+        directory.chmod(0o555)  # as Nix leaves store paths
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            remove_tree(tree)
+            code = 0
+        finally:
+            os._exit(code)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    base_left = tree.exists()
+    remove_tree(base)
+    assert status == 0 and not base_left

@@ -311,7 +311,7 @@ def test_darling_wrapper_and_packages(default: dict[str, Any]) -> None:
 def test_the_builder_user(default: dict[str, Any], evaluate: Any) -> None:
     user = default["users"]["darling-builder"]
     assert user["isSystemUser"] is True
-    assert user["home"] == "/var/lib/darling-builder"
+    assert user["home"] == "/var/empty"  # not the writable state dir: bash reads ~/.bashrc
     assert user["hashedPassword"] == "*"  # "!" would be refused by sshd without PAM
     assert user["shell"].endswith("-bash-interactive")
     assert "sshd" in default["users"] and "sshd" in default["groups"]
@@ -381,6 +381,8 @@ BAD_SETTINGS = {
     "bad setting name": ("services.darling-builder.nix.settings.Max_Jobs = 2;",
                          "names must be Nix setting names"),
     "registered without nix": ("nix.enable = false;", "registerLocally needs nix.enable"),
+    "root as the builder user": ('services.darling-builder.user = "root";',
+                                 "user must not be root"),
 }
 
 

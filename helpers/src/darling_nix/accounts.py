@@ -299,10 +299,3 @@ class Accounts:
 
         return self._change(edit)
 
-    def next_free_id(self, start: int = 501) -> int:
-        """The lowest uid and gid from START that no user and no group uses."""
-        used = {u.uid for u in self.users()} | {g.gid for g in self.groups()}
-        value = start
-        while value in used:
-            value += 1
-        return value

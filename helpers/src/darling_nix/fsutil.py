@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +129,13 @@ def directory_lock(lock: Path, timeout: float = 10.0) -> Iterator[None]:
         (lock / "pid").unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             lock.rmdir()
+
+
+def remove_tree(path: Path) -> None:
+    """rm -rf that also works as a non-root owner: Nix leaves store directories 0555."""
+    for root, dirs, _files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o700)
+    if path.is_dir():
+        os.chmod(path, 0o700)
+        shutil.rmtree(path)

@@ -131,7 +131,8 @@ def settings_from_argv(argv: list[str]) -> tuple[Runner, str]:
         return read_settings(defaults.CONFIG_FILE)
     names = argv[0::2]
     values = dict(zip(names, argv[1::2], strict=False))
-    if len(argv) % 2 or not set(names) <= {"--runner", "--prefix", "--state-dir", "--darling"}:
+    if len(argv) % 2 or len(set(names)) != len(names) \
+            or not set(names) <= {"--runner", "--prefix", "--state-dir", "--darling"}:
         raise GateConfigError(f"unexpected arguments {argv!r}")
     kind = values.get("--runner", defaults.RUNNER_KIND)
     if kind not in ("darling", "namespace"):
@@ -163,4 +164,10 @@ def main(argv: list[str]) -> int:
             "Nix remote builds (nix-daemon --stdio, nix-store --serve [--write])\n")
         return EXIT_REFUSED
     _log(state_dir, f"accepted {command!r} for {who}")
-    runner.exec(inner)
+    try:
+        runner.exec(inner)
+    except OSError as error:
+        _log(state_dir, f"cannot start the runner for {command!r}: {error}")
+        sys.stderr.write(f"darling-nix gate: cannot start the {runner.name} runner: "
+                         f"{error.strerror}: {error.filename}\n")
+        return EXIT_CONFIG

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,15 +100,19 @@ def _copy(closure: list[str], source: SideOf, destination: SideOf, what: str) ->
     if not missing:
         return 0
     export_argv, export_env = source(["nix-store", "--export", *missing])
-    export = subprocess.Popen(export_argv, env=export_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
-    import_argv, import_env = destination(["nix-store", "--import"])
-    imported = subprocess.run(import_argv, env=import_env, stdin=export.stdout,
-                              capture_output=True, check=False)
-    assert export.stdout is not None and export.stderr is not None
-    export.stdout.close()
-    export_error = export.stderr.read().decode(errors="replace")
-    if export.wait() != 0 or imported.returncode != 0:
+    # export's stderr goes to a file: a pipe read only after the import could fill and block
+    with tempfile.TemporaryFile() as export_log:
+        export = subprocess.Popen(export_argv, env=export_env, stdout=subprocess.PIPE,
+                                  stderr=export_log)
+        import_argv, import_env = destination(["nix-store", "--import"])
+        imported = subprocess.run(import_argv, env=import_env, stdin=export.stdout,
+                                  capture_output=True, check=False)
+        assert export.stdout is not None
+        export.stdout.close()
+        export_failed = export.wait() != 0
+        export_log.seek(0)
+        export_error = export_log.read().decode(errors="replace")
+    if export_failed or imported.returncode != 0:
         detail = export_error or imported.stderr.decode(errors="replace")
         raise BuildStepFailed(f"{what} failed: {detail.strip()[-2000:]}")
     return len(missing)
@@ -143,13 +148,14 @@ def realise(runner: Runner, drv: str, log: LogSink, timeout: float | None = None
         runner.command(["nix-store", "--realise", drv, "--option", "substituters", ""]),
         runner.environment(), on_stdout=lambda raw: stdout.append(raw.decode().strip()),
         on_stderr=on_log, timeout=timeout)
+    outputs = [line for line in stdout if line.startswith("/nix/store/")]
     if outcome.timed_out:
         status = "timeout"
-    elif outcome.returncode == 0:
+    elif outcome.returncode == 0 and outputs:
         status = "pass"
     else:
+        # Under Darling a command killed by a signal reports 0: no output paths is a failure.
         status = "fail"
-    outputs = [line for line in stdout if line.startswith("/nix/store/")]
     return BuildResult(status, outputs if status == "pass" else [], outcome.returncode,
                        list(tail))
 

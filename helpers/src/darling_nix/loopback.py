@@ -14,6 +14,7 @@ from typing import Any
 
 from . import nixinstall, prefix
 from .config import load_config
+from .fsutil import remove_tree
 from .models import BuilderConfig
 from .render import render_machines, render_ssh_config, render_sshd_config
 from .runner import runner_for
@@ -107,4 +108,4 @@ def create(root: Path, report: Callable[[str], None],
 
 
 def remove(root: Path) -> None:
-    nixinstall.remove_tree(root)
+    remove_tree(root)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import tarfile
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, cast
 
-from .fsutil import atomic_write
+from .fsutil import atomic_write, remove_tree
 from .models import BuilderConfig
 from .prefix import nix_conf_path
 from .render import render_nix_conf
@@ -155,15 +154,6 @@ def _move_into_store(source: Path, target: Path) -> None:
         target.chmod(mode)
     else:
         os.rename(source, target)
-
-
-def remove_tree(path: Path) -> None:
-    for root, dirs, _files in os.walk(path):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o700)
-    if path.is_dir():
-        os.chmod(path, 0o700)
-        shutil.rmtree(path)
 
 
 def _nix_path(store: Path, names: list[str]) -> str:

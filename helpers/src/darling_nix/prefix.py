@@ -11,13 +11,12 @@ import contextlib
 import grp
 import os
 import pwd
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import Accounts, Group, User
-from .fsutil import atomic_write
+from .fsutil import atomic_write, remove_tree
 from .models import BuilderConfig, ConfigError
 from .render import render_authorized_keys, render_known_hosts, render_nix_conf
 from .runner import Runner
@@ -162,11 +161,14 @@ def _plan_ssh_files(config: BuilderConfig) -> list[Action]:
     return [a for a in (_write_if_changed(p, c, m) for p, c, m in wanted) if a]
 
 
+def _creation(config: BuilderConfig, runner: Runner) -> Action:
+    return Action(f"create the prefix {config.prefix_path} ({runner.name} runner)",
+                  runner.create_prefix)
+
+
 def plan(config: BuilderConfig, runner: Runner) -> list[Action]:
     """Everything `prefix init` would do, in order; empty when the prefix is as configured."""
-    created = [] if config.prefix_path.exists() else [
-        Action(f"create the prefix {config.prefix_path} ({runner.name} runner)",
-               runner.create_prefix)]
+    created = [] if config.prefix_path.exists() else [_creation(config, runner)]
     return [
         *created,
         *_plan_directories(config),
@@ -179,14 +181,20 @@ def plan(config: BuilderConfig, runner: Runner) -> list[Action]:
 
 
 def init(config: BuilderConfig, runner: Runner, report: Callable[[str], None]) -> int:
-    """Apply the plan; returns how many actions ran."""
+    """Apply the plan; returns how many actions ran. A new prefix is created before the rest
+    is planned: Darling lays out part of it itself (the etc link, the first accounts)."""
+    done = []
+    if not config.prefix_path.exists():
+        done.append(_creation(config, runner))
+        done[0].apply()
+        report(done[0].description)
     actions = plan(config, runner)
     if actions:
         runner.stop()
     for action in actions:
         action.apply()
         report(action.description)
-    return len(actions)
+    return len(done) + len(actions)
 
 
 def wipe(config: BuilderConfig, runner: Runner) -> bool:
@@ -194,5 +202,5 @@ def wipe(config: BuilderConfig, runner: Runner) -> bool:
     if not config.prefix_path.exists():
         return False
     runner.stop()
-    shutil.rmtree(config.prefix_path)
+    remove_tree(config.prefix_path)
     return True

@@ -102,7 +102,6 @@ def render_sshd_config(config: BuilderConfig) -> str:
         port=config.ssh.port,
         listen_addresses=config.ssh.listen_addresses,
         host_key=config.host_key_path,
-        pid_file=config.ssh_dir / "sshd.pid",
         authorized_keys=config.authorized_keys_path,
         user=config.user,
         gate_command=config.gate_command,

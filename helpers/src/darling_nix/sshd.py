@@ -6,12 +6,21 @@ same rendered config, started on demand.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-SSHD = "/usr/sbin/sshd"  # sshd re-executes itself and insists on an absolute path
+
+def find_sshd() -> str:
+    """sshd's absolute path (it re-executes itself and insists on one): Debian keeps it in
+    /usr/sbin, which is not always on PATH; NixOS has it on PATH."""
+    found = shutil.which("sshd") or shutil.which("sshd", path="/usr/sbin:/usr/local/sbin")
+    return found or "/usr/sbin/sshd"
+
+
+SSHD = find_sshd()
 
 
 def generate_key(path: Path, comment: str = "darling-nix") -> bool:

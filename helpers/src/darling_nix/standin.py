@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -48,6 +47,3 @@ def make_standin_tarball(destination: Path) -> tuple[Path, str]:
         archive.addfile(info, io.BytesIO(reginfo))
     return tarball, hashlib.sha256(tarball.read_bytes()).hexdigest()
 
-
-def have_host_nix() -> bool:
-    return shutil.which("nix-store") is not None

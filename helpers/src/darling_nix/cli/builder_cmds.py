@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .. import nixinstall, prefix
-from ..fsutil import atomic_write
+from ..accounts import AccountsError
+from ..fsutil import LockTimeout, atomic_write
 from ..models import ConfigError, check_sha256
 from ..render import RENDERERS, render
 from ..runner import runner_for
@@ -58,6 +60,8 @@ def prefix_init(
             count = prefix.init(builder, runner, typer.echo)
     except ConfigError as error:
         fail(str(error))
+    except (AccountsError, LockTimeout, OSError, subprocess.CalledProcessError) as error:
+        fail(f"prefix init stopped: {error}", EXIT_FAILED)
     if not count:
         typer.echo(f"{builder.prefix_path}: nothing to change")
 
@@ -66,7 +70,10 @@ def prefix_init(
 def prefix_wipe(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Delete the prefix (ephemeral builders do this at every start)."""
     builder = load(config)
-    removed = prefix.wipe(builder, runner_for(builder))
+    try:
+        removed = prefix.wipe(builder, runner_for(builder))
+    except OSError as error:
+        fail(f"cannot remove {builder.prefix_path}: {error}", EXIT_FAILED)
     typer.echo(f"removed {builder.prefix_path}" if removed else "no prefix to remove")
 
 
@@ -76,7 +83,10 @@ def keys_command(config: ConfigOption = DEFAULT_CONFIG) -> None:
     builder = load(config)
     for path, comment in ((builder.host_key_path, "darling-builder host key"),
                           (builder.client_identity_path, "darling-builder client")):
-        made = generate_key(path, comment)
+        try:
+            made = generate_key(path, comment)
+        except (OSError, subprocess.CalledProcessError) as error:
+            fail(f"cannot make the key {path}: {error}", EXIT_FAILED)
         typer.echo(f"{'generated' if made else 'kept existing'} {path}")
 
 

@@ -13,6 +13,7 @@ import typer
 
 from .. import doctor, loopback
 from ..hostnix import remote_build, write_probe_expression
+from ..sshd import SSHD
 from .common import EXIT_FAILED, fail, report_checks
 
 
@@ -30,7 +31,7 @@ def demo_command(
     if os.geteuid() != 0:
         fail("the demo needs root: it starts an sshd and mounts the prefix's store on /nix "
              "in a private mount namespace")
-    for tool in ("nix-build", "nix-store", "ssh", "ssh-keygen", "unshare"):
+    for tool in ("nix-build", "nix-store", "ssh", "ssh-keygen", "unshare", SSHD):
         if shutil.which(tool) is None:
             fail(f"{tool} is missing; install Debian's nix-bin, openssh-server and "
                  "openssh-client (scripts/setup does)")
