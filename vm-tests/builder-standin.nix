@@ -19,7 +19,6 @@ in
     {
       imports = [
         self.nixosModules.darling-builder
-        t.namespaceRunnerPaths
         (t.testFiles { "darwin-probe.nix" = t.darwinProbeExpression; })
       ];
 

@@ -115,13 +115,4 @@ rec {
       }
     ) files;
   };
-
-  # The namespace runner (helpers/src/darling_nix/runner.py) calls /usr/bin/unshare and
-  # /bin/mount, which NixOS does not have. Links from those paths, made for the tests.
-  namespaceRunnerPaths = {
-    systemd.tmpfiles.rules = [
-      "L+ /usr/bin/unshare - - - - ${pkgs.util-linux}/bin/unshare"
-      "L+ /bin/mount - - - - ${pkgs.util-linux}/bin/mount"
-    ];
-  };
 }

@@ -78,6 +78,14 @@ def test_commands_outside_the_allowlist_run_nothing(live_builder: LoopbackBuilde
     assert not marker.exists()
 
 
+def test_refusal_is_logged_with_the_client_key(live_builder: LoopbackBuilder) -> None:
+    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", f"{live_builder.client_key}.pub"],
+                                 capture_output=True, text=True, check=True).stdout.split()[1]
+    ssh(live_builder, "id")
+    last = (live_builder.config.state_path / "gate.log").read_text().splitlines()[-1]
+    assert "refused 'id'" in last and fingerprint in last and "from 127.0.0.1" in last
+
+
 def test_empty_command_and_shell_are_refused(transport: paramiko.Transport) -> None:
     channel = transport.open_session()
     channel.exec_command(b"")
