@@ -46,3 +46,10 @@ def test_missing_runner_program_is_one_line_and_exit_2(tmp_path: Path) -> None:
         f"darling-nix gate: cannot start the darling runner: No such file or directory: "
         f"{tmp_path / 'no-such-darling'}"]
     assert "cannot start the runner" in (tmp_path / "gate.log").read_text()
+
+
+def test_help_lists_the_allowed_commands() -> None:
+    result = subprocess.run([sys.executable, "-m", "darling_nix", "gate", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "nix-daemon --stdio" in result.stdout and "usage:" in result.stdout

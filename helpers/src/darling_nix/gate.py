@@ -145,6 +145,10 @@ def settings_from_argv(argv: list[str]) -> tuple[Runner, str]:
 
 def main(argv: list[str]) -> int:
     """argv: the arguments after `gate`. Returns only when the command is refused."""
+    if argv[:1] in (["--help"], ["-h"]):
+        sys.stdout.write(USAGE + "The builder sshd's ForceCommand: runs SSH_ORIGINAL_COMMAND "
+                         "in the prefix if it is one of:\n  " + "\n  ".join(ALLOWED) + "\n")
+        return 0
     try:
         runner, state_dir = settings_from_argv(argv)
     except GateConfigError as error:

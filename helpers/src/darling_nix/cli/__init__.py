@@ -29,10 +29,12 @@ app.command("demo")(demo_command)
 register_operating_commands(app)
 
 
-@app.command("gate")
-def gate_placeholder() -> None:
-    """sshd's ForceCommand: run an allowed Nix command inside the prefix
-    (`darling-nix gate [--config FILE]`; handled before this CLI is loaded)."""
+@app.command("gate", context_settings={"allow_extra_args": True,
+                                        "ignore_unknown_options": True})
+def gate_command(context: typer.Context) -> None:
+    """sshd's ForceCommand: run an allowed Nix command inside the prefix. The console
+    entry point hands `gate` to the gate before this CLI is even imported; this entry
+    lists it here and serves callers of the typer app itself."""
     from ..gate import main
 
-    raise typer.Exit(main([]))
+    raise typer.Exit(main(context.args))
