@@ -14,34 +14,21 @@ in
 {
   name = "darling-builder-standin";
 
-  nodes.builder =
-    { lib, ... }:
-    {
-      imports = [
-        self.nixosModules.darling-builder
-        (t.testFiles { "darwin-probe.nix" = t.darwinProbeExpression; })
-      ];
-
-      services.darling-builder = {
-        enable = true;
-        # the builder's own nix-daemon uses it too (/etc/nix/machines, ssh_config alias)
-        registerLocally = true;
-        listenAddresses = [ "0.0.0.0" ];
-        port = t.builderPort;
-        openFirewall = true;
-        authorizedKeys.keys = [ keys.snakeOilPublicKey ];
-        nix.tarball = t.standinNixTarball;
-        nix.tarballSha256 = t.standinNixTarballSha256;
-        # Everything but Darling: the internal option selects the stand-in runner.
-        runner = "namespace";
-      };
-
-      nix.settings.substituters = lib.mkForce [ ];
-      virtualisation.writableStore = true;
-      # the stand-in tarball (the host Nix's closure) is unpacked into the prefix
-      virtualisation.diskSize = 4096;
-      virtualisation.memorySize = 2048;
+  nodes.builder = t.builderNode {
+    settings = {
+      listenAddresses = [ "0.0.0.0" ];
+      port = t.builderPort;
+      openFirewall = true;
+      authorizedKeys.keys = [ keys.snakeOilPublicKey ];
+      nix.tarball = t.standinNixTarball;
+      nix.tarballSha256 = t.standinNixTarballSha256;
+      # Everything but Darling: the internal option selects the stand-in runner.
+      runner = "namespace";
     };
+    # the stand-in tarball (the host Nix's closure) is unpacked into the prefix
+    diskSize = 4096;
+    memorySize = 2048;
+  };
 
   nodes.client =
     { lib, ... }:

@@ -12,22 +12,10 @@ in
 {
   name = "darling-builder";
 
-  nodes.builder =
-    { lib, ... }:
-    {
-      imports = [
-        self.nixosModules.darling-builder
-        (t.testFiles { "darwin-probe.nix" = t.darwinProbeExpression; })
-      ];
-      services.darling-builder = {
-        enable = true;
-        registerLocally = true;
-      };
-      nix.settings.substituters = lib.mkForce [ ];
-      virtualisation.writableStore = true;
-      virtualisation.diskSize = 8192;
-      virtualisation.memorySize = 4096;
-    };
+  nodes.builder = t.builderNode {
+    diskSize = 8192;
+    memorySize = 4096;
+  };
 
   testScript = builtins.readFile ./common.py + builtins.readFile ./darling-builder.py;
 }

@@ -115,4 +115,32 @@ rec {
       }
     ) files;
   };
+
+  # A node running services.darling-builder, registered with its own nix-daemon, with the
+  # probe expression in /etc and no substituters (the VMs are offline). SETTINGS are
+  # merged into services.darling-builder.
+  builderNode =
+    {
+      settings ? { },
+      diskSize,
+      memorySize,
+    }:
+    { lib, ... }:
+    {
+      imports = [
+        self.nixosModules.darling-builder
+        (testFiles { "darwin-probe.nix" = darwinProbeExpression; })
+      ];
+      services.darling-builder = {
+        enable = true;
+        # the builder's own nix-daemon uses it too (/etc/nix/machines, ssh_config alias)
+        registerLocally = true;
+      }
+      // settings;
+      nix.settings.substituters = lib.mkForce [ ];
+      virtualisation = {
+        writableStore = true;
+        inherit diskSize memorySize;
+      };
+    };
 }
