@@ -36,10 +36,35 @@ class GateConfigError(ValueError):
     pass
 
 
+class GateUsageError(GateConfigError):
+    """Arguments that are not one of the two forms in USAGE."""
+
+
 def _absolute(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
         raise GateConfigError(f"{key}: expected an absolute path, got {value!r}")
     return value
+
+
+# What each setting is called in the config file and on the ForceCommand line.
+_CONFIG_KEYS = {"kind": "runner.kind", "darling": "runner.darling_command",
+                "state_dir": "state_dir", "prefix": "prefix"}
+_ARGUMENTS = {"kind": "--runner", "darling": "--darling", "state_dir": "--state-dir",
+              "prefix": "--prefix"}
+
+
+def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner, str]:
+    """The runner and state directory from VALUES (missing ones take the defaults), each
+    checked; NAMES says how to call a setting in an error."""
+    kind = values.get("kind", defaults.RUNNER_KIND)
+    if kind not in ("darling", "namespace"):
+        raise GateConfigError(f"{names['kind']}: expected 'darling' or 'namespace', "
+                              f"got {kind!r}")
+    state_dir = _absolute(names["state_dir"], values.get("state_dir", defaults.STATE_DIR))
+    prefix = _absolute(names["prefix"],
+                       values.get("prefix", defaults.prefix_of(state_dir)))
+    darling = _absolute(names["darling"], values.get("darling", defaults.DARLING_COMMAND))
+    return make_runner(kind, prefix, darling), state_dir
 
 
 def read_settings(path: str) -> tuple[Runner, str]:
@@ -66,14 +91,12 @@ def read_settings(path: str) -> tuple[Runner, str]:
     runner = data.get("runner", {}) if isinstance(data, dict) else None
     if not isinstance(runner, dict):
         raise GateConfigError("expected a mapping at the top level and under 'runner'")
-    kind = runner.get("kind", defaults.RUNNER_KIND)
-    if kind not in ("darling", "namespace"):
-        raise GateConfigError(f"runner.kind: expected 'darling' or 'namespace', got {kind!r}")
-    darling = _absolute("runner.darling_command",
-                        runner.get("darling_command", defaults.DARLING_COMMAND))
-    state_dir = _absolute("state_dir", data.get("state_dir", defaults.STATE_DIR))
-    prefix = _absolute("prefix", data.get("prefix") or defaults.prefix_of(state_dir))
-    return make_runner(kind, prefix, darling), state_dir
+    values = {key: section[name] for key, section, name in (
+        ("kind", runner, "kind"), ("darling", runner, "darling_command"),
+        ("state_dir", data, "state_dir"), ("prefix", data, "prefix")) if name in section}
+    if not values.get("prefix"):  # "" means <state_dir>/prefix, as in the schema
+        values.pop("prefix", None)
+    return _settings(values, _CONFIG_KEYS)
 
 
 def client_key_fingerprint() -> str:
@@ -130,17 +153,11 @@ def settings_from_argv(argv: list[str]) -> tuple[Runner, str]:
     if not argv:
         return read_settings(defaults.CONFIG_FILE)
     names = argv[0::2]
-    values = dict(zip(names, argv[1::2], strict=False))
-    if len(argv) % 2 or len(set(names)) != len(names) \
-            or not set(names) <= {"--runner", "--prefix", "--state-dir", "--darling"}:
-        raise GateConfigError(f"unexpected arguments {argv!r}")
-    kind = values.get("--runner", defaults.RUNNER_KIND)
-    if kind not in ("darling", "namespace"):
-        raise GateConfigError(f"--runner: expected 'darling' or 'namespace', got {kind!r}")
-    state_dir = _absolute("--state-dir", values.get("--state-dir", defaults.STATE_DIR))
-    prefix = _absolute("--prefix", values.get("--prefix", defaults.prefix_of(state_dir)))
-    darling = _absolute("--darling", values.get("--darling", defaults.DARLING_COMMAND))
-    return make_runner(kind, prefix, darling), state_dir
+    if len(argv) % 2 or len(set(names)) != len(names) or not set(names) <= set(_ARGUMENTS.values()):
+        raise GateUsageError(f"unexpected arguments {argv!r}")
+    setting = {flag: key for key, flag in _ARGUMENTS.items()}
+    return _settings({setting[flag]: value for flag, value in zip(names, argv[1::2],
+                                                                  strict=True)}, _ARGUMENTS)
 
 
 def main(argv: list[str]) -> int:
@@ -151,10 +168,10 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         runner, state_dir = settings_from_argv(argv)
+    except GateUsageError:
+        sys.stderr.write(USAGE)
+        return EXIT_CONFIG
     except GateConfigError as error:
-        if str(error).startswith("unexpected arguments"):
-            sys.stderr.write(USAGE)
-            return EXIT_CONFIG
         sys.stderr.write(f"darling-nix gate: builder config is invalid: {error}\n")
         return EXIT_CONFIG
 

@@ -183,18 +183,19 @@ def plan(config: BuilderConfig, runner: Runner) -> list[Action]:
 def init(config: BuilderConfig, runner: Runner, report: Callable[[str], None]) -> int:
     """Apply the plan; returns how many actions ran. A new prefix is created before the rest
     is planned: Darling lays out part of it itself (the etc link, the first accounts)."""
-    done = []
+    created = 0
     if not config.prefix_path.exists():
-        done.append(_creation(config, runner))
-        done[0].apply()
-        report(done[0].description)
+        creation = _creation(config, runner)
+        creation.apply()
+        report(creation.description)
+        created = 1
     actions = plan(config, runner)
     if actions:
         runner.stop()
     for action in actions:
         action.apply()
         report(action.description)
-    return len(done) + len(actions)
+    return created + len(actions)
 
 
 def wipe(config: BuilderConfig, runner: Runner) -> bool:
