@@ -57,19 +57,28 @@
   ffmpeg,
   libpulseaudio,
 
-  # this flake's patches; override to add or drop some
+  # The patch list (patches/series.json, shared with the host build);
+  # override to add or drop some:
   #   patches: applied by patchPhase to the Darling root (-p1)
   #   xnuPatches: applied to the darling-xnu submodule (src/external/xnu)
   patches ? null,
-  xnuPatches ? [
-    ./patches/xnu/0001-renameatx_np.patch
-    ./patches/xnu/0002-attrlist-cmn-flags.patch
-    ./patches/xnu/0003-clonefile-enotsup.patch
-  ],
+  xnuPatches ? null,
 }:
 
 let
-  rev = "25afbc76428c39c3909e9efcf5caef1140425211";
+  series = lib.importJSON ./patches/series.json;
+  inherit (series) rev;
+  # upstream fixes are fetched (their hash is fetchpatch's); ours are files here
+  patchFile =
+    p:
+    if p ? url then
+      fetchpatch {
+        name = "darling-${p.name}.patch";
+        inherit (p) url hash;
+      }
+    else
+      ./patches + "/${p.file}";
+  seriesFor = root: map patchFile (lib.filter (p: p.root == root) series.patches);
 
   wrappedLibs = [
     libX11
@@ -149,26 +158,10 @@ clangStdenv.mkDerivation (finalAttrs: {
     hash = "sha256-z9IMgc5hH2Upn8wHl1OgP42q9HTSkeHnxB3N812A+Kc=";
   };
 
-  patches =
-    if patches != null then
-      patches
-    else
-      [
-        # Missing mach_excUser.c with newer CMake/MIG handling (darling#1511)
-        (fetchpatch {
-          url = "https://github.com/darlinghq/darling/commit/f46eb721c11d32addd807f092f4b3a6ea515bb6d.patch?full_index=1";
-          hash = "sha256-FnLcHnK4cNto+E3OQSxE3iK+FHSU8y459FcpMvrzd6o=";
-        })
-        # Build against FFmpeg 7 (darling#1537)
-        (fetchpatch {
-          url = "https://github.com/darlinghq/darling/commit/9655d5598c87dcb22c54a83cc7741b77cb47a1b0.patch?full_index=1";
-          hash = "sha256-ogMo4SRRwiOhaVJ+OS8BVolGDa7vGKyR9bdGiOiCuRc=";
-        })
-        # ours, relative to the Darling root
-        ./patches/darling/0001-sandbox-errorbuf-null.patch
-      ];
+  patches = if patches != null then patches else seriesFor "darling";
 
-  inherit xnuPatches;
+  xnuPatches = if xnuPatches != null then xnuPatches else seriesFor "xnu";
+
 
   postPatch = ''
     # this flake's patches to the darling-xnu submodule (.gitmodules:
@@ -183,16 +176,10 @@ clangStdenv.mkDerivation (finalAttrs: {
       --replace-fail '#define DARLINGSERVER_XDG_USER_DIR_CMD "xdg-user-dir"' \
                      '#define DARLINGSERVER_XDG_USER_DIR_CMD "${xdg-user-dirs}/bin/xdg-user-dir"'
 
-    # No setuid/setgid bits from `make install`: the store cannot hold them;
-    # the programs.darling NixOS module provides a setuid wrapper.
-    for f in src/startup/CMakeLists.txt src/external/darlingserver/tools/CMakeLists.txt; do
-      sed -i -e '/^[[:space:]]*SETUID\(\|)\)[[:space:]]*$/s/SETUID//' \
-             -e '/^[[:space:]]*SETGID\(\|)\)[[:space:]]*$/s/SETGID//' "$f"
-      if grep -n 'SETUID\|SETGID' "$f"; then
-        echo "$f: setuid/setgid install rule left" >&2
-        exit 1
-      fi
-    done
+    # shared with the host build: no setuid/setgid install rules anywhere in
+    # the tree (the store cannot hold them; programs.darling provides the
+    # setuid wrapper), mig.sh executable
+    sh ${./prepare-source.sh}
 
     # Only the scripts the build itself runs get their shebangs patched; the
     # prefix's scripts must keep macOS paths (/bin/sh inside the prefix).
@@ -293,7 +280,8 @@ clangStdenv.mkDerivation (finalAttrs: {
   '';
 
   passthru = {
-    inherit wrappedLibs xnuPatches;
+    inherit wrappedLibs;
+    inherit (finalAttrs) xnuPatches;
     # macOS regression programs for the patched calls, built with the sdk
     # output; a VM test runs them inside a Darling prefix
     regress = import ./regress/package.nix {

@@ -14,6 +14,7 @@ Both call pkgs/darling/check-patches.sh, which anyone can run by hand.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,11 @@ SCRIPT = PKG / "check-patches.sh"
 XNU_PATCHES = sorted((PKG / "patches" / "xnu").glob("*.patch"))
 DARLING_PATCHES = sorted((PKG / "patches" / "darling").glob("*.patch"))
 ALL_PATCHES = XNU_PATCHES + DARLING_PATCHES
+SERIES = json.loads((PKG / "patches" / "series.json").read_text())
+# The syscall patches (each with a regression program) against build patches
+# (what a build needs from the tree, e.g. the core-shell CMake option).
+SYSCALL_PATCHES = XNU_PATCHES + [p for p in DARLING_PATCHES if "sandbox" in p.name]
+BUILD_PATCHES = [p for p in DARLING_PATCHES if p not in SYSCALL_PATCHES]
 REGRESS = sorted((PKG / "regress").glob("*.c"))
 
 XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
@@ -54,13 +60,37 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
     assert len(XNU_PATCHES) == 3, names
-    assert len(DARLING_PATCHES) == 1, names
+    assert len(DARLING_PATCHES) == 2, names
     for word in ("renameatx", "attrlist", "clonefile"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert "sandbox" in DARLING_PATCHES[0].name
+    assert len(SYSCALL_PATCHES) == 4 and [p.name for p in BUILD_PATCHES] == [
+        "0002-core-shell-option.patch"
+    ]
 
 
-@pytest.mark.parametrize("patch", ALL_PATCHES, ids=lambda p: p.name)
+def test_series_lists_every_patch_file_once_in_its_tree():
+    ours = [p for p in SERIES["patches"] if "file" in p]
+    listed = sorted(PKG / "patches" / p["file"] for p in ours)
+    assert listed == sorted(ALL_PATCHES)
+    for p in ours:
+        assert p["file"].startswith(p["root"] + "/"), p
+    assert SERIES["rev"] == DARLING_REV
+    for p in SERIES["patches"]:
+        assert ("file" in p) != ("url" in p), p
+        if "url" in p:
+            assert p["root"] == "darling" and p["hash"].startswith("sha256-"), p
+            assert re.fullmatch(r"[0-9a-f]{8}-[a-z0-9-]+\.patch", p["localName"]), p
+
+
+@pytest.mark.parametrize("patch", BUILD_PATCHES, ids=lambda p: p.name)
+def test_build_patch_header_says_what_and_why(patch: Path):
+    head = header(patch)
+    for section in ("Applies to:", "What", "Why"):
+        assert section in head, f"{patch.name}: header lacks {section!r}"
+    assert DARLING_REV in head
+
+
+@pytest.mark.parametrize("patch", SYSCALL_PATCHES, ids=lambda p: p.name)
 def test_patch_header_says_what_why_and_nix_operation(patch: Path):
     head = header(patch)
     assert len(head.splitlines()[0]) > 10, "first line is a summary"
@@ -84,6 +114,8 @@ def test_patch_parses_as_unified_diff(patch: Path, tmp_path: Path):
     for path in paths:
         if patch in XNU_PATCHES:
             assert path.startswith(EMULATION), f"{path}: not relative to the darling-xnu root"
+        elif patch in BUILD_PATCHES:
+            assert path == "src/CMakeLists.txt", path
         else:
             assert path == "src/sandbox/sandbox.c", path
 
@@ -123,11 +155,9 @@ def test_nix_files_parse(nixfile: str):
     assert res.returncode == 0, res.stderr
 
 
-def test_package_applies_every_patch_file():
+def test_package_reads_the_series():
     text = (PKG / "package.nix").read_text()
-    for patch in ALL_PATCHES:
-        rel = "./" + str(patch.relative_to(PKG))
-        assert rel in text, f"{rel} not referenced by package.nix"
+    assert "lib.importJSON ./patches/series.json" in text
     assert "patch -p1 -d src/external/xnu" in text
     assert "sha256-z9IMgc5hH2Upn8wHl1OgP42q9HTSkeHnxB3N812A+Kc=" in text
 
