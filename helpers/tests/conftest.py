@@ -14,6 +14,11 @@ from typing import Any
 
 import pytest
 
+# pytest runs with --import-mode=importlib: make sentinel.py importable by the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sentinel import Sentinel
+
 from darling_nix import loopback
 from darling_nix.sshd import SSHD
 
@@ -91,3 +96,9 @@ def live_builder(builder: loopback.LoopbackBuilder) -> Iterator[loopback.Loopbac
     """The same builder with its sshd running."""
     with builder.sshd():
         yield builder
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path) -> Sentinel:
+    """A tree outside the prefix that hostile input aims at; `.assert_unchanged()` after."""
+    return Sentinel.plant(tmp_path / "outside")
