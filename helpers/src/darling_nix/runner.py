@@ -45,6 +45,9 @@ class Runner:
     def stop(self) -> None:
         """Stop whatever keeps the prefix busy, so the host may write into it."""
 
+    def start(self) -> None:
+        """Start whatever the prefix needs running before a command, detached from our stdio."""
+
     def create_prefix(self) -> None:
         """Create an empty prefix the way its runtime expects to find it."""
         os.makedirs(self.prefix, exist_ok=True)
@@ -52,6 +55,7 @@ class Runner:
     def exec(self, argv: Sequence[str]) -> NoReturn:
         """Replace this process by ARGV inside the prefix: no copy, no buffering."""
         host_argv = self.command(argv)
+        self.start()
         os.execve(host_argv[0], host_argv, self.environment())
 
     def run(self, argv: Sequence[str], *, input: bytes | None = None,
@@ -61,6 +65,7 @@ class Runner:
         """Run ARGV inside the prefix and wait; stdout/stderr are captured when asked."""
         import subprocess  # not at the top: the gate only execs, and starts on every connection
 
+        self.start()
         return subprocess.run(self.command(argv), env=self.environment(), input=input,
                               stdin=stdin, capture_output=capture, timeout=timeout, check=check)
 
@@ -93,11 +98,34 @@ class DarlingRunner(Runner):
         self.run(["/usr/bin/true"], check=True)
         self.stop()
 
+    def running(self) -> bool:
+        """Whether the prefix's container is up: darling's own test (<prefix>/.init.pid names a
+        live process called darlingserver)."""
+        try:
+            with open(f"{self.prefix}/.init.pid") as pid_file:
+                pid = int(pid_file.read().strip())
+            with open(f"/proc/{pid}/comm") as comm:
+                return comm.read().strip() == "darlingserver"
+        except (OSError, ValueError):
+            return False
+
+    def start(self) -> None:
+        # darlingserver inherits the stdio of the `darling` call that starts the container and
+        # keeps it open for its whole life: a caller reading our stdout through a pipe (sshd,
+        # a test) would wait forever. So the container is started by a call with no stdio.
+        if not self.running():
+            import subprocess
+
+            subprocess.run([self.darling, "shell", "/usr/bin/true"], env=self.environment(),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+
     def stop(self) -> None:
         import subprocess
 
         subprocess.run([self.darling, "shutdown"], env=self.environment(), check=False,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
 
 # Fixed script; mount, the prefix and the argv arrive as positional parameters, never as code.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import accounts_cmds, config_cmds
+from . import accounts_cmds, config_cmds, darling_cmds
 from .builder_cmds import install_nix_command, keys_command, prefix_app, render_command
 from .demo import demo_command
 from .doctor_cmds import doctor_command
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(config_cmds.app, name="config")
 app.add_typer(accounts_cmds.app, name="accounts")
 app.add_typer(prefix_app, name="prefix")
+app.add_typer(darling_cmds.app, name="darling")
 app.command("render")(render_command)
 app.command("keys")(keys_command)
 app.command("install-nix")(install_nix_command)

@@ -1,0 +1,103 @@
+"""`darling-nix darling build`: Darling from source on a host without Nix."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import darlingbuild
+from .common import EXIT_FAILED, JsonOption, fail, print_json
+
+app = typer.Typer(help="Darling itself, built on this host (for machines without Nix).",
+                  no_args_is_help=True)
+
+
+def shared_source() -> Path | None:
+    """The pinned source tarball beside a checkout (../shared/darling), when there is one."""
+    shared = darlingbuild.checkout_pkgs_darling().parents[2] / "shared" / "darling"
+    found = sorted(shared.glob("darling-*-src.tar.xz"))
+    return found[-1] if found else None
+
+
+class _Progress:
+    """ninja's [N/M] as one rewritten line on a tty, a line per tenth otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = done * 100 // max(total, 1)
+        if self.tty:
+            end = "\n" if done == total else ""
+            sys.stderr.write(f"\r    building {done}/{total} ({percent}%){end}")
+        elif percent // 10 != self.shown:
+            self.shown = percent // 10
+            sys.stderr.write(f"    building {done}/{total} ({percent}%)\n")
+        sys.stderr.flush()
+
+
+@app.command("build")
+def build_command(
+    source: Annotated[Path | None, typer.Option(
+        help="Darling's source: the pinned tarball, or a `git clone --recursive` of the pinned "
+             "rev. Default: ../shared/darling/darling-*-src.tar.xz beside this checkout.",
+        show_default=False)] = None,
+    upstream_patches: Annotated[Path | None, typer.Option(
+        help="Directory with the upstream fixes the patch list names (localName in "
+             "pkgs/darling/patches/series.json). Default: upstream/ beside a source tarball.",
+        show_default=False)] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Cache directory (ccache, trees, installs). Default: /var/cache/darling-nix as "
+             "root, ~/.cache/darling-nix otherwise.", show_default=False)] = None,
+    variant: Annotated[str, typer.Option(
+        help="patched (every patch in the list), or no-xnu-patches (the negative control: "
+             "without our darling-xnu syscall patches).")] = "patched",
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel compile jobs "
+                                             "(ninja's default if unset).", min=1)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and its cache key; "
+                                          "build nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Build Darling with this project's patch list and install it into the cache; a build
+    whose inputs (source, patches, flags, compiler) are unchanged is skipped. Prints the
+    install directory (or, with --json, its manifest). A cold build takes ~15-20 minutes on
+    2 cores; with a warm ccache a few minutes."""
+    source = source or shared_source()
+    if source is None:
+        fail("no --source given and no ../shared/darling/darling-*-src.tar.xz beside this checkout")
+    if upstream_patches is None and (source.parent / "upstream").is_dir():
+        upstream_patches = source.parent / "upstream"
+
+    def say(message: str) -> None:
+        typer.echo(f"==> {message}", err=True)
+
+    try:
+        plan = darlingbuild.plan(source, cache=cache or darlingbuild.default_cache(),
+                                 variant=variant, upstream_dir=upstream_patches)
+        if dry_run:
+            summary = {"key": plan.key, "variant": plan.variant, "source": str(plan.source),
+                       "install": str(plan.install), "flags": list(plan.flags),
+                       "patches": [p.name for p in plan.patches],
+                       "installed": (plan.install / "manifest.json").is_file()}
+            if as_json:
+                print_json(summary)
+            else:
+                for name, value in summary.items():
+                    typer.echo(f"{name:10} {value}")
+            return
+        installed, built = darlingbuild.build(plan, say=say, progress=_Progress(), jobs=jobs)
+    except darlingbuild.BuildInputError as error:
+        fail(str(error))
+    except darlingbuild.BuildStepFailed as error:
+        fail(str(error), EXIT_FAILED)
+    if not built:
+        say(f"up to date: {installed.install} (key {installed.key})")
+    if as_json:
+        print_json(asdict(installed))
+    else:
+        typer.echo(installed.install)

@@ -1,0 +1,336 @@
+"""`darling-nix darling build`: Darling from source on a host without Nix (Debian).
+
+The same patch list (pkgs/darling/patches/series.json) and the same source preparation
+(pkgs/darling/prepare-source.sh) as the Nix package, then CMake + Ninja with the
+smallest component set that gives the builder what it needs (core, plus bash, files
+and shell_cmds through the DARLING_CORE_SHELL option of our core-shell patch).
+
+Everything lives under one cache directory:
+    ccache/            compiler cache shared by every build (Darling turns ccache on itself)
+    trees/KEY/src      the patched source, build directory src/build (Darling wants it there)
+    installs/KEY/      `ninja install` output; bin/darling setuid root; manifest.json last
+KEY hashes the source, each patch's content, the preparation script, the CMake flags and
+the compiler, so an unchanged build is found and skipped, and any change builds anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .fsutil import atomic_write, remove_tree
+
+FORMAT = 1
+CMAKE_FLAGS = (
+    "-DTARGET_i386=OFF",
+    "-DCOMPONENTS=core",
+    "-DCOMPILE_PY2_BYTECODE=OFF",
+    "-DENABLE_METAL=OFF",
+    "-DDARLING_CORE_SHELL=ON",
+)
+# The negative control of the patch tests: the same build without our darling-xnu
+# patches (it differs from the patched one only in libsystem_kernel).
+VARIANTS = {"patched": frozenset[str](), "no-xnu-patches": frozenset({"xnu"})}
+TOOLS = ("cmake", "ninja", "clang", "bison", "flex", "patch", "tar", "xz")
+# Paths inside a build tree, relative to its src/
+LD = "build/src/external/cctools-port/cctools/ld64/src/x86_64-apple-darwin20-ld"
+SDK = "Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk"
+NINJA_STATUS = re.compile(rb"^\[(\d+)/(\d+)\] ")
+
+
+class BuildInputError(RuntimeError):
+    """Bad input: no such source, a patch that does not apply, a missing tool (exit 2)."""
+
+
+class BuildStepFailed(RuntimeError):
+    """A step of the build itself failed (exit 1); the log has the details."""
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    root: str  # "darling" (-p1 at the top) or "xnu" (-p1 in src/external/xnu)
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    source: Path
+    source_id: str
+    variant: str
+    patches: tuple[Patch, ...]
+    prepare_script: Path
+    flags: tuple[str, ...]
+    compiler: str
+    cache: Path
+
+    @property
+    def key(self) -> str:
+        identity = {
+            "format": FORMAT, "source": self.source_id, "flags": self.flags,
+            "compiler": self.compiler, "prepare": _sha256(self.prepare_script),
+            "patches": [(p.name, p.root, p.sha256) for p in self.patches],
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+    @property
+    def tree(self) -> Path:
+        return self.cache / "trees" / self.key
+
+    @property
+    def install(self) -> Path:
+        return self.cache / "installs" / self.key
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What a finished build offers: read back from its manifest."""
+
+    key: str
+    variant: str
+    install: str
+    darling: str
+    sdk: str
+    ld: str
+    patches: list[str]
+    seconds: float
+    built_at: str
+
+    @classmethod
+    def read(cls, install: Path) -> Installed:
+        return cls(**json.loads((install / "manifest.json").read_text()))
+
+
+Say = Callable[[str], None]
+Progress = Callable[[int, int], None]
+
+
+def default_cache() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/cache/darling-nix")
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "darling-nix"
+
+
+def checkout_pkgs_darling() -> Path:
+    """pkgs/darling of the checkout these helpers run from (they are not packaged with it)."""
+    return Path(os.environ.get("DARLING_NIX_PKGS_DARLING",
+                               Path(__file__).resolve().parents[3] / "pkgs" / "darling"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> tuple[Patch, ...]:
+    """The series' patches for VARIANT, each resolved to a local file."""
+    series_file = pkgs_darling / "patches" / "series.json"
+    try:
+        series = json.loads(series_file.read_text())
+    except (OSError, ValueError) as error:
+        raise BuildInputError(f"{series_file}: cannot read the patch list ({error})") from None
+    patches = []
+    for entry in series["patches"]:
+        if entry["root"] in VARIANTS[variant]:
+            continue
+        if "file" in entry:
+            path = pkgs_darling / "patches" / entry["file"]
+        elif upstream_dir is None:
+            raise BuildInputError(
+                f"patch {entry['name']} is upstream's: pass --upstream-patches DIR holding "
+                f"{entry['localName']} (curl -L -o {entry['localName']} '{entry['url']}')")
+        else:
+            path = upstream_dir / entry["localName"]
+        if not path.is_file():
+            raise BuildInputError(f"patch {entry['name']}: {path} does not exist")
+        patches.append(Patch(entry["name"], entry["root"], path, _sha256(path)))
+    return tuple(patches)
+
+
+def _source_id(source: Path, cache: Path) -> str:
+    """A tarball's sha256 (remembered by size and mtime), or a git checkout's commits."""
+    if source.is_file():
+        st = source.stat()
+        memo = cache / "source-hashes.json"
+        known: dict[str, str] = {}
+        with contextlib.suppress(OSError, ValueError):
+            known = json.loads(memo.read_text())
+        stamp = f"{source.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        if stamp not in known:
+            known[stamp] = "tarball-sha256:" + _sha256(source)
+            atomic_write(memo, json.dumps(known, indent=1).encode())
+        return known[stamp]
+    if (source / ".git").exists():
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(source), *args], capture_output=True,
+                                  text=True, check=True).stdout
+        if git("status", "--porcelain", "--ignore-submodules=none").strip():
+            raise BuildInputError(f"{source}: the checkout has local changes; the cache key is "
+                                  "its commits, so commit or stash them first")
+        head = git("rev-parse", "HEAD").strip()
+        modules = hashlib.sha256(git("submodule", "status", "--recursive").encode()).hexdigest()
+        return f"git:{head}:{modules}"
+    raise BuildInputError(f"{source}: neither a source tarball nor a git checkout of Darling")
+
+
+def _compiler() -> str:
+    out = subprocess.run(["clang", "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
+def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
+         pkgs_darling: Path | None = None) -> BuildPlan:
+    if variant not in VARIANTS:
+        raise BuildInputError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise BuildInputError(f"missing build tools: {' '.join(missing)} (scripts/setup installs them)")
+    if not source.exists():
+        raise BuildInputError(f"{source}: no such source tarball or directory")
+    pkgs = pkgs_darling or checkout_pkgs_darling()
+    patches = read_series(pkgs, upstream_dir, variant)
+    cache.mkdir(parents=True, exist_ok=True)
+    return BuildPlan(source=source.resolve(), source_id=_source_id(source, cache), variant=variant,
+                     patches=patches, prepare_script=pkgs / "prepare-source.sh",
+                     flags=CMAKE_FLAGS, compiler=_compiler(), cache=cache)
+
+
+@contextlib.contextmanager
+def _locked(cache: Path) -> Iterator[None]:
+    """One build at a time per cache: a second caller waits, then finds the first's result."""
+    with (cache / ".build.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _run(argv: list[str], log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None,
+         progress: Progress | None = None) -> None:
+    """Run ARGV with its output appended to LOG; ninja's [N/M] lines feed PROGRESS."""
+    with log.open("ab") as sink:
+        sink.write(f"\n$ {' '.join(argv)}\n".encode())
+        sink.flush()
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        for line in process.stdout:
+            sink.write(line)
+            match = NINJA_STATUS.match(line)
+            if progress and match:
+                progress(int(match.group(1)), int(match.group(2)))
+        if process.wait() != 0:
+            tail = log.read_bytes()[-3000:].decode(errors="replace")
+            raise BuildStepFailed(f"{argv[0]} failed (exit {process.returncode}); log: {log}\n{tail}")
+
+
+def _unpack(plan: BuildPlan, into: Path, log: Path) -> Path:
+    """The source as a fresh directory INTO/src (a tarball's single top directory, or a copy)."""
+    into.mkdir(parents=True)
+    if plan.source.is_file():
+        _run(["tar", "-xJf", str(plan.source), "-C", str(into)], log)
+        tops = list(into.iterdir())
+        if len(tops) != 1 or not (tops[0] / "src" / "CMakeLists.txt").is_file():
+            raise BuildInputError(f"{plan.source}: not a Darling source tarball (one top "
+                                  "directory holding src/CMakeLists.txt)")
+        if tops[0].name != "src":
+            tops[0].rename(into / "src")
+    else:
+        _run(["cp", "-a", "--reflink=auto", f"{plan.source}/.", str(into / "src")], log)
+    return into / "src"
+
+
+def _prepare(plan: BuildPlan, src: Path, log: Path, say: Say) -> None:
+    for patch in plan.patches:
+        where = src if patch.root == "darling" else src / "src" / "external" / "xnu"
+        say(f"patch {patch.name} ({patch.root})")
+        try:
+            _run(["patch", "-p1", "--batch", "--forward", "-d", str(where), "-i", str(patch.path)], log)
+        except BuildStepFailed:
+            raise BuildInputError(f"patch {patch.name} ({patch.path}) does not apply to {plan.source}; "
+                                  f"is it Darling at the pinned rev? log: {log}") from None
+    _run(["sh", str(plan.prepare_script)], log, cwd=src)
+
+
+def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CCACHE_DIR": str(plan.cache / "ccache"),
+        # paths relative to the tree, so another tree (a variant, a new key) hits the cache
+        "CCACHE_BASEDIR": str(src),
+        "CCACHE_NOHASHDIR": "1",
+        "CCACHE_MAXSIZE": os.environ.get("CCACHE_MAXSIZE", "8G"),
+        "NINJA_STATUS": "[%f/%t] ",
+    }
+
+
+def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
+          jobs: int | None = None) -> tuple[Installed, bool]:
+    """Build and install PLAN unless its install exists; (what is installed, built now?)."""
+    with _locked(plan.cache):
+        if (plan.install / "manifest.json").is_file():
+            return Installed.read(plan.install), False
+        started = time.monotonic()
+        log = plan.cache / "trees" / f"{plan.key}.log"
+        src = plan.tree / "src"
+        prepared = plan.tree / ".prepared"
+        if not prepared.exists():
+            # a tree that was being prepared when a run died is not to be trusted
+            for leftover in (plan.tree, plan.install):
+                if leftover.exists():
+                    remove_tree(leftover)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_bytes(b"")
+            say(f"unpacking {plan.source.name} into {plan.tree}")
+            _unpack(plan, plan.tree, log)
+            _prepare(plan, src, log, say)
+            prepared.touch()
+        env = _environment(plan, src)
+        say(f"cmake configure (log: {log})")
+        _run(["cmake", "-S", str(src), "-B", str(src / "build"), "-G", "Ninja", *plan.flags,
+              f"-DCMAKE_INSTALL_PREFIX={plan.install}"], log, env=env)
+        say("ninja build")
+        _run(["ninja", "-C", str(src / "build"), *(["-j", str(jobs)] if jobs else [])], log,
+             env=env, progress=progress)
+        installed = _install(plan, src, log, env, started)
+        say(f"installed in {plan.install} ({installed.seconds:.0f} s)")
+        return installed, True
+
+
+def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started: float) -> Installed:
+    """`ninja install` into a staging root, then renamed into place: all or nothing."""
+    stage = plan.cache / "installs" / f".{plan.key}.stage"
+    if stage.exists():
+        remove_tree(stage)
+    _run(["ninja", "-C", str(src / "build"), "install"], log, env={**env, "DESTDIR": str(stage)})
+    staged = Path(f"{stage}{plan.install}")
+    darling = staged / "bin" / "darling"
+    # prepare-source.sh takes setuid out of the install rules (the store cannot hold it);
+    # on a host `darling` must be setuid root, and only it.
+    if os.geteuid() == 0:
+        os.chown(darling, 0, 0)
+        os.chmod(darling, 0o4755)
+    installed = Installed(
+        key=plan.key, variant=plan.variant, install=str(plan.install),
+        darling=str(plan.install / "bin" / "darling"), sdk=str(src / SDK), ld=str(src / LD),
+        patches=[p.name for p in plan.patches], seconds=round(time.monotonic() - started, 1),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    for path in (Path(installed.sdk), Path(installed.ld)):
+        if not path.exists():
+            raise BuildStepFailed(f"the build left no {path}")
+    (staged / "manifest.json").write_text(json.dumps(asdict(installed), indent=2) + "\n")
+    os.rename(staged, plan.install)
+    remove_tree(stage)
+    return installed

@@ -1,0 +1,83 @@
+"""Fixtures for the tests under the real Darling (pytest marker `darling`).
+
+Darling is built from the pinned source tarball beside the checkout
+(../shared/darling/darling-*-src.tar.xz) by `darling-nix darling build`, once per cache
+key: the first run on a machine takes ~20 minutes (its progress is shown), later runs
+find the install in /var/cache/darling-nix. Without the tarball, or without root
+(`darling` is setuid root), every test here is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# pytest runs with --import-mode=importlib: make darling_support importable by the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from darling_support import darling_missing, new_prefix
+
+from darling_nix.darlingbuild import Installed
+from darling_nix.darwincc import DarwinToolchain
+from darling_nix.runner import DarlingRunner
+
+
+def _build(request: pytest.FixtureRequest, variant: str) -> Installed:
+    reason = darling_missing()
+    if reason:
+        pytest.skip(reason)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    # A cold build takes many minutes: its progress goes to the terminal, not the capture.
+    with capture.global_and_fixture_disabled():
+        print(f"\n==> darling-nix darling build --variant {variant}", file=sys.stderr, flush=True)
+        result = subprocess.run([sys.executable, "-m", "darling_nix", "darling", "build",
+                                 "--variant", variant, "--json"], stdout=subprocess.PIPE,
+                                text=True, check=False)
+    assert result.returncode == 0, f"darling build --variant {variant} failed (see above)"
+    return Installed(**json.loads(result.stdout))
+
+
+@pytest.fixture(scope="session")
+def darling_install(request: pytest.FixtureRequest) -> Installed:
+    """Darling with every patch of pkgs/darling/patches/series.json."""
+    return _build(request, "patched")
+
+
+@pytest.fixture(scope="session")
+def darling_control(request: pytest.FixtureRequest) -> Installed:
+    """The negative control: the same build without our darling-xnu patches."""
+    return _build(request, "no-xnu-patches")
+
+
+@pytest.fixture(scope="session")
+def darwin_cc(darling_install: Installed) -> DarwinToolchain:
+    return DarwinToolchain.for_install(darling_install)
+
+
+@pytest.fixture(scope="session")
+def darwin_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host directory for Mach-O test programs, reachable from inside every prefix."""
+    return tmp_path_factory.mktemp("darwin-bin")
+
+
+@pytest.fixture(scope="module")
+def darling_runner(darling_install: Installed) -> Iterator[DarlingRunner]:
+    yield from new_prefix(darling_install)
+
+
+@pytest.fixture(scope="module")
+def control_runner(darling_control: Installed) -> Iterator[DarlingRunner]:
+    yield from new_prefix(darling_control)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this directory carries the `darling` marker (`pytest -m darling`)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.darling)
