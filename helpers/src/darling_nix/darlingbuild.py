@@ -294,8 +294,12 @@ def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_bytes(b"")
             say(f"unpacking {plan.source.name} into {plan.tree}")
-            _unpack(plan, plan.tree, log)
-            _prepare(plan, src, log, say)
+            try:
+                _unpack(plan, plan.tree, log)
+                _prepare(plan, src, log, say)
+            except BaseException:
+                remove_tree(plan.tree)  # half-patched: of no use to anyone
+                raise
             prepared.touch()
         env = _environment(plan, src)
         say(f"cmake configure (log: {log})")

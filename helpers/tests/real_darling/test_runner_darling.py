@@ -1,0 +1,102 @@
+"""DarlingRunner against the real Darling: what passes through `darling shell` and what
+comes back (bytes, exit status, the signal caveat), and the start-up pitfall where
+darlingserver keeps the first caller's stdout pipe open."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from darling_support import inside
+
+from darling_nix.darwincc import DarwinToolchain
+from darling_nix.runner import DarlingRunner
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def darwin_cat(darwin_cc: DarwinToolchain, darwin_bin: Path) -> str:
+    return inside(darwin_cc.build([HERE / "darwin_cat.c"], darwin_bin / "cat", cflags=["-Werror"]))
+
+
+def test_every_byte_value_passes_unchanged(darling_runner: DarlingRunner, darwin_cat: str) -> None:
+    data = bytes(range(256)) * 64
+    result = darling_runner.run([darwin_cat], input=data, capture=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == data
+
+
+@pytest.mark.parametrize("mib", [1, 64])
+def test_large_stream_both_ways(darling_runner: DarlingRunner, darwin_cat: str, mib: int) -> None:
+    data = os.urandom(mib << 20)
+    result = darling_runner.run([darwin_cat], input=data, capture=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) == len(data)
+    assert hashlib.sha256(result.stdout).digest() == hashlib.sha256(data).digest()
+
+
+def test_stdout_carries_only_the_commands_bytes(darling_runner: DarlingRunner) -> None:
+    # `darling shell` runs bash --login: anything a profile printed would corrupt a protocol
+    assert darling_runner.run(["/usr/bin/true"], capture=True, timeout=60).stdout == b""
+    result = darling_runner.run(["/bin/sh", "-c", "printf 'a\\0b'"], capture=True, timeout=60)
+    assert result.stdout == b"a\0b"
+
+
+@pytest.mark.parametrize("status", [0, 1, 7, 42, 255])
+def test_exit_status_comes_back(darling_runner: DarlingRunner, status: int) -> None:
+    result = darling_runner.run(["/bin/sh", "-c", f"exit {status}"], capture=True, timeout=60)
+    assert result.returncode == status
+
+
+def test_signal_death_reports_zero(darling_runner: DarlingRunner) -> None:
+    """Darling's caveat, kept visible: a command killed by a signal reports 0, so callers
+    check for the command's own output (as `build` does with its outputs)."""
+    result = darling_runner.run(["/bin/sh", "-c", "echo before; kill -9 $$; echo after"],
+                                capture=True, timeout=60)
+    assert result.stdout == b"before\n"
+    assert result.returncode == 0
+
+
+def test_arguments_are_not_reparsed_by_a_shell(darling_runner: DarlingRunner, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hostile = f"$(touch {inside(marker)}); `touch {inside(marker)}` \"'\\ *"
+    result = darling_runner.run(["/bin/sh", "-c", 'printf %s "$1"', "sh", hostile], capture=True,
+                                timeout=60)
+    assert result.stdout.decode() == hostile
+    assert not marker.exists()
+
+
+def _first_call_through_a_pipe(runner: DarlingRunner, *, detached_start: bool) -> bytes | None:
+    """What reading a first call's stdout to EOF gives (None: no EOF within 15 s)."""
+    runner.stop()
+    assert not runner.running()
+    if detached_start:
+        runner.start()  # what run() and exec() do first
+    process = subprocess.Popen(runner.command(["/bin/sh", "-c", "echo hello"]),
+                               env=runner.environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        return process.communicate(timeout=15)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
+    finally:
+        runner.stop()
+
+
+def test_first_call_through_a_pipe_holds_it_open(darling_runner: DarlingRunner) -> None:
+    """The pitfall itself (Darling's): darlingserver inherits the pipe of the call that starts
+    the container, so its reader never sees EOF."""
+    assert _first_call_through_a_pipe(darling_runner, detached_start=False) is None
+
+
+def test_runner_starts_the_container_detached(darling_runner: DarlingRunner) -> None:
+    assert _first_call_through_a_pipe(darling_runner, detached_start=True) == b"hello\n"
+    darling_runner.stop()
+    result = darling_runner.run(["/bin/sh", "-c", "echo again"], capture=True, timeout=60)
+    assert result.stdout == b"again\n"

@@ -1,0 +1,196 @@
+"""`darling-nix darling build` on a tiny stand-in for Darling's tree (a CMake project with the
+same layout where it matters), so the pipeline — patch list, prepare-source.sh, configure,
+build, staged install, manifest, cache key — is checked in seconds. The real build is
+exercised by the tests under helpers/tests/real_darling."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from sentinel import assert_refused
+
+from darling_nix import darlingbuild
+
+REAL_PKGS = Path(__file__).resolve().parents[2] / "pkgs" / "darling"
+
+TOP_CMAKE = """cmake_minimum_required(VERSION 3.13)
+project(fake C)
+option(DARLING_CORE_SHELL "" OFF)
+if (NOT DARLING_CORE_SHELL)
+  message(FATAL_ERROR "DARLING_CORE_SHELL not set")
+endif()
+add_custom_target(ld ALL COMMAND ${CMAKE_COMMAND} -E make_directory src/external/cctools-port/cctools/ld64/src
+  COMMAND ${CMAKE_COMMAND} -E touch src/external/cctools-port/cctools/ld64/src/x86_64-apple-darwin20-ld)
+install(FILES ${CMAKE_SOURCE_DIR}/darling DESTINATION bin
+  PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE WORLD_READ WORLD_EXECUTE SETUID)
+install(FILES ${CMAKE_SOURCE_DIR}/src/external/xnu/marker DESTINATION libexec/darling)
+"""
+
+
+def fake_tree(root: Path) -> Path:
+    src = root / "darling-src" / "src"
+    (src / "src" / "external" / "xnu").mkdir(parents=True)
+    (src / "src" / "external" / "bootstrap_cmds" / "migcom.tproj").mkdir(parents=True)
+    (src / "src" / "external" / "bootstrap_cmds" / "migcom.tproj" / "mig.sh").write_text("#!/bin/sh\n")
+    (src / darlingbuild.SDK).mkdir(parents=True)
+    (src / "CMakeLists.txt").write_text(TOP_CMAKE)
+    (src / "src" / "CMakeLists.txt").write_text("# core\n")
+    (src / "src" / "external" / "xnu" / "marker").write_text("unpatched\n")
+    (src / "darling").write_text("#!/bin/sh\necho fake darling\n")
+    tarball = root / "darling-fake-src.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(src, arcname="src")
+    return tarball
+
+
+def fake_pkgs(root: Path, xnu_patch: str) -> Path:
+    """pkgs/darling with a two-patch series: one for the root, one for darling-xnu."""
+    pkgs = root / "pkgs-darling"
+    (pkgs / "patches" / "xnu").mkdir(parents=True)
+    (pkgs / "patches" / "darling").mkdir()
+    shutil.copy(REAL_PKGS / "prepare-source.sh", pkgs / "prepare-source.sh")
+    (pkgs / "patches" / "darling" / "0001-core.patch").write_text(
+        "--- a/src/CMakeLists.txt\n+++ b/src/CMakeLists.txt\n@@ -1 +1,2 @@\n # core\n+# patched\n")
+    (pkgs / "patches" / "xnu" / "0001-marker.patch").write_text(xnu_patch)
+    (pkgs / "patches" / "series.json").write_text(json.dumps({"rev": "fake", "patches": [
+        {"name": "core", "root": "darling", "file": "darling/0001-core.patch"},
+        {"name": "marker", "root": "xnu", "file": "xnu/0001-marker.patch"}]}))
+    return pkgs
+
+
+GOOD_XNU = "--- a/marker\n+++ b/marker\n@@ -1 +1 @@\n-unpatched\n+patched\n"
+BAD_XNU = "--- a/marker\n+++ b/marker\n@@ -1 +1 @@\n-something else\n+patched\n"
+
+
+def assert_build_refused(res: subprocess.CompletedProcess[str], *words: str) -> None:
+    """Progress lines (==>) may come first; the refusal itself is one line, exit 2."""
+    progress = [line for line in res.stderr.splitlines() if line.startswith(("==> ", "    "))]
+    refusal = subprocess.CompletedProcess(res.args, res.returncode, res.stdout,
+                                          "\n".join(line for line in res.stderr.splitlines()
+                                                    if line not in progress))
+    assert_refused(refusal, *words)
+
+
+@pytest.fixture
+def tools() -> None:
+    missing = [t for t in darlingbuild.TOOLS if t != "clang" and shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {' '.join(missing)} (scripts/setup installs them)")
+
+
+def build_cli(cli, root: Path, pkgs: Path, *args: str):  # type: ignore[no-untyped-def]
+    return cli("darling", "build", "--source", str(root / "darling-fake-src.tar.xz"),
+               "--cache", str(root / "cache"), *args, env={"DARLING_NIX_PKGS_DARLING": str(pkgs)})
+
+
+def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    first = build_cli(cli, tmp_path, pkgs, "--json")
+    assert first.returncode == 0, first.stderr
+    installed = json.loads(first.stdout)
+    install = Path(installed["install"])
+    assert (install / "libexec" / "darling" / "marker").read_text() == "patched\n"
+    assert installed["patches"] == ["core", "marker"] and installed["variant"] == "patched"
+    mode = (install / "bin" / "darling").stat().st_mode
+    if os.geteuid() == 0:
+        assert mode & stat.S_ISUID  # set by the build itself, not by the (stripped) install rule
+    assert "ninja build" in first.stderr
+
+    again = build_cli(cli, tmp_path, pkgs, "--json")
+    assert again.returncode == 0 and "up to date" in again.stderr and "ninja" not in again.stderr
+    assert json.loads(again.stdout) == installed
+
+    control = build_cli(cli, tmp_path, pkgs, "--json", "--variant", "no-xnu-patches")
+    assert control.returncode == 0, control.stderr
+    control_install = Path(json.loads(control.stdout)["install"])
+    assert control_install != install
+    assert (control_install / "libexec" / "darling" / "marker").read_text() == "unpatched\n"
+
+    (pkgs / "patches" / "xnu" / "0001-marker.patch").write_text(GOOD_XNU.replace("+patched", "+changed"))
+    changed = build_cli(cli, tmp_path, pkgs, "--json")
+    assert changed.returncode == 0, changed.stderr
+    assert Path(json.loads(changed.stdout)["install"]) not in (install, control_install)
+
+
+def test_prepare_source_strips_setid_install_rules(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    dry = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json").stdout)
+    assert build_cli(cli, tmp_path, pkgs).returncode == 0
+    top = (tmp_path / "cache" / "trees" / dry["key"] / "src" / "CMakeLists.txt").read_text()
+    assert "SETUID" not in top and "WORLD_EXECUTE" in top
+
+
+def test_patch_that_does_not_apply_is_bad_input(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, BAD_XNU))
+    assert_build_refused(res, "patch marker", "does not apply")
+    assert not list((tmp_path / "cache" / "installs").glob("*"))
+    assert not list((tmp_path / "cache" / "trees").glob("*/"))  # no half-patched tree left
+
+
+def test_dry_run_names_key_and_patches_and_builds_nothing(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    res = build_cli(cli, tmp_path, pkgs, "--dry-run", "--json")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads(res.stdout)
+    assert plan["patches"] == ["core", "marker"] and plan["installed"] is False
+    assert not (tmp_path / "cache" / "trees").exists()
+    control = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json",
+                                   "--variant", "no-xnu-patches").stdout)
+    assert control["patches"] == ["core"] and control["key"] != plan["key"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--source", "/nonexistent/darling.tar.xz"], ["/nonexistent/darling.tar.xz", "no such"]),
+    (["--variant", "bogus"], ["unknown variant", "bogus"]),
+    (["--source", "/etc"], ["/etc", "neither a source tarball nor a git checkout"]),
+])
+def test_bad_arguments(tmp_path: Path, cli, tools, args: list[str], words: list[str]) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, GOOD_XNU), *args)
+    assert_build_refused(res, *words)
+
+
+def test_upstream_patch_without_a_local_copy_says_where_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(darlingbuild.BuildInputError, match=r"--upstream-patches.*f46eb721-mig-fix\.patch"):
+        darlingbuild.read_series(REAL_PKGS, None, "patched")
+
+
+def test_series_variants(tmp_path: Path) -> None:
+    upstream = tmp_path / "upstream"
+    upstream.mkdir()
+    series = json.loads((REAL_PKGS / "patches" / "series.json").read_text())
+    for entry in series["patches"]:
+        if "localName" in entry:
+            (upstream / entry["localName"]).write_text("stand-in\n")
+    full = darlingbuild.read_series(REAL_PKGS, upstream, "patched")
+    control = darlingbuild.read_series(REAL_PKGS, upstream, "no-xnu-patches")
+    assert [p.name for p in full] == [e["name"] for e in series["patches"]]
+    assert [p for p in full if p.root != "xnu"] == list(control)
+    assert {p.name for p in full} - {p.name for p in control} == {
+        "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup"}
+
+
+def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "darling"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "f").write_text("x")
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    head = darlingbuild._source_id(repo, tmp_path)
+    assert head.startswith("git:")
+    (repo / "f").write_text("changed")
+    with pytest.raises(darlingbuild.BuildInputError, match="local changes"):
+        darlingbuild._source_id(repo, tmp_path)
