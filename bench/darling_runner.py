@@ -89,7 +89,8 @@ def main() -> None:
     print(f"one call, host /bin/true:                  {host_ms:7.1f} ms")
     print(f"one call, stand-in runner:                 {standin_ms:7.1f} ms")
     print(f"one call, darling shell /usr/bin/true:     {darling_ms:7.1f} ms")
-    print(f"  of which one process spawn inside:       {spawn_ms:7.1f} ms (a loop of {INNER_SPAWNS} in one shell)")
+    print(f"  of which one process spawn inside:       {spawn_ms:7.1f} ms "
+          f"(a loop of {INNER_SPAWNS} in one shell)")
     print(f"  launcher + shellspawn + bash --login:    {darling_ms - spawn_ms:7.1f} ms")
     print(f"ratio darling/stand-in per call:           {darling_ms / standin_ms:7.1f}x")
     print(f"ratio darling/host per call:               {darling_ms / host_ms:7.1f}x")
