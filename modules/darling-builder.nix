@@ -2,7 +2,8 @@
 #
 # Thin by design (docs/darwin-builder.md): the options become ONE config file,
 # /etc/darling-builder/config.json, in the schema of the Python helpers
-# (helpers/src/darling_nix/models.py), and three units call `darling-nix`:
+# (helpers/src/darling_nix/models.py), checked by them when the system is
+# built; three units call `darling-nix`:
 #
 #   darling-builder-keys   (root)          host key + the local client key, once
 #   darling-builder-setup  (builder user)  [prefix wipe] + prefix init + install-nix
@@ -57,6 +58,9 @@ let
 
   # Where this host's own ssh client reaches the builder: the first listen
   # address, with a wildcard replaced by the loopback address of its family.
+  # No listen address gives "" (the helpers' "unset"), so that the build-time
+  # check reports the empty list instead of the evaluation failing on it.
+  firstListenAddress = lib.head (cfg.listenAddresses ++ [ "" ]);
   connectAddress =
     if cfg.connectAddress != null then
       cfg.connectAddress
@@ -65,14 +69,7 @@ let
         "0.0.0.0" = "127.0.0.1";
         "::" = "::1";
       }
-      .${lib.head cfg.listenAddresses} or (lib.head cfg.listenAddresses);
-
-  # The same forms the Python helpers accept (models.py), so that a value the
-  # helpers would refuse at run time already fails the evaluation.
-  pubkeyRegex = "(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh[.]com|sk-ecdsa-sha2-nistp256@openssh[.]com) [A-Za-z0-9+/]+={0,3}( [ -~]*)?";
-  systemRegex = "[a-z0-9_]+-[a-z0-9_]+";
-  settingRegex = "[a-z][a-z0-9-]*";
-  matches = regex: s: builtins.match regex s != null;
+      .${firstListenAddress} or firstListenAddress;
 
   # A path on this machine, never a path literal (which would be copied to the store).
   localPath = types.pathWith {
@@ -146,6 +143,24 @@ let
     };
   };
 
+  # The config file /etc links to, checked when the system is built by the
+  # helpers themselves: a value they refuse fails `nixos-rebuild` with their
+  # own message, and the rules live in models.py only. The module keeps just
+  # the assertions that need NixOS knowledge. publicHostKey is not in the
+  # config file, so it goes through the helpers' check of a host key file.
+  configFile = pkgs.writeTextFile {
+    name = "darling-builder-config.json";
+    text = builtins.toJSON builderConfig;
+    checkPhase = ''
+      ${cli} config check "$target"
+    ''
+    + lib.optionalString (cfg.publicHostKey != null) ''
+      printf '%s\n' ${lib.escapeShellArg cfg.publicHostKey} > publicHostKey.pub
+      printf '{"ssh": {"host_key": "%s/publicHostKey"}}' "$PWD" > publicHostKey.json
+      ${cli} render known-hosts --config publicHostKey.json > /dev/null
+    '';
+  };
+
   # Byte for byte what `darling-nix render ssh-config` writes (templates/ssh_config.j2).
   sshAlias = ''
     # The ssh_config alias for the darwin builder, written by darling-nix.
@@ -188,67 +203,6 @@ let
     ProtectControlGroups = true;
     UMask = "0022";
   };
-
-  assertionsFor = [
-    {
-      assertion = pkgs.stdenv.hostPlatform.system == "x86_64-linux";
-      message = "services.darling-builder: Darling runs only on x86_64-linux, but this system is ${pkgs.stdenv.hostPlatform.system}.";
-    }
-    {
-      assertion = cfg.user != "root";
-      message = "services.darling-builder.user must not be root: builds run unsandboxed as that user, and its sshd logs it in.";
-    }
-    {
-      assertion = cfg.runner == "darling" -> config.programs.darling.enable;
-      message = "services.darling-builder needs programs.darling.enable = true (the setuid darling wrapper); it is enabled by default, do not turn it off.";
-    }
-    {
-      assertion = !(config.services.openssh.enable && lib.elem cfg.port config.services.openssh.ports);
-      message = "services.darling-builder.port = ${toString cfg.port} is also in services.openssh.ports; the builder needs a sshd of its own on another port (default 31122).";
-    }
-    {
-      assertion = cfg.systems != [ ] && lib.all (matches systemRegex) cfg.systems;
-      message = "services.darling-builder.systems must be a non-empty list of systems like \"x86_64-darwin\", got ${builtins.toJSON cfg.systems}.";
-    }
-    {
-      assertion = lib.elem cfg.protocol [
-        "ssh-ng"
-        "ssh"
-      ];
-      message = "services.darling-builder.protocol must be \"ssh-ng\" or \"ssh\", got \"${cfg.protocol}\".";
-    }
-    {
-      assertion = cfg.listenAddresses != [ ];
-      message = "services.darling-builder.listenAddresses must not be empty (the default is [ \"127.0.0.1\" ]).";
-    }
-    {
-      assertion = matches "[0-9a-f]{64}" cfg.nix.tarballSha256;
-      message = "services.darling-builder.nix.tarballSha256 must be a sha256 in 64 lowercase hexadecimal digits (`sha256sum nix-*.tar.xz`).";
-    }
-    {
-      # A changed tarball with the default hash would only fail at run time, in install-nix.
-      assertion =
-        opt.nix.tarball.highestPrio == (lib.mkOptionDefault null).priority
-        || opt.nix.tarballSha256.highestPrio != (lib.mkOptionDefault null).priority;
-      message = "services.darling-builder.nix.tarball was changed, so nix.tarballSha256 must be set to that tarball's sha256 too (the default is Nix ${defaultNix.version}'s).";
-    }
-    {
-      assertion = lib.all (matches pubkeyRegex) cfg.authorizedKeys.keys;
-      message = "services.darling-builder.authorizedKeys.keys must be plain OpenSSH public key lines (\"ssh-ed25519 AAAA... comment\", no options such as command=: the gate is the only command).";
-    }
-    {
-      assertion = cfg.publicHostKey == null || matches pubkeyRegex cfg.publicHostKey;
-      message = "services.darling-builder.publicHostKey must be one OpenSSH public key line, e.g. the content of ${hostKey}.pub.";
-    }
-    {
-      assertion = lib.all (matches settingRegex) (lib.attrNames cfg.nix.settings);
-      message = "services.darling-builder.nix.settings: names must be Nix setting names such as \"max-silent-time\", got ${builtins.toJSON (lib.attrNames cfg.nix.settings)}.";
-    }
-    {
-      assertion = cfg.registerLocally -> config.nix.enable;
-      message = "services.darling-builder.registerLocally needs nix.enable (it writes nix.buildMachines); set registerLocally = false on a host without the Nix daemon.";
-    }
-  ];
 in
 {
   options.services.darling-builder = {
@@ -279,7 +233,7 @@ in
     };
 
     user = mkOption {
-      type = types.strMatching "[a-z_][a-z0-9_-]{0,30}";
+      type = types.str;
       default = "darling-builder";
       description = ''
         User that owns the prefix, runs Darling and logs in over ssh (Darling
@@ -292,7 +246,7 @@ in
     };
 
     group = mkOption {
-      type = types.strMatching "[a-z_][a-z0-9_-]{0,30}";
+      type = types.str;
       default = "darling-builder";
       description = "Group of {option}`services.darling-builder.user`. Feeds `group` in the config file; created by the module when left at the default.";
     };
@@ -357,7 +311,7 @@ in
     };
 
     hostAlias = mkOption {
-      type = types.strMatching "[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?";
+      type = types.str;
       default = "darling-builder";
       description = ''
         ssh_config `Host` alias of the builder, also its `HostKeyAlias`. Feeds
@@ -414,7 +368,9 @@ in
     };
 
     publicHostKey = mkOption {
-      type = types.nullOr types.singleLineStr;
+      # Printable ASCII: the module's base64 encoder (lib.strings.charToInt)
+      # knows no other bytes. Whether it is a key line is the helpers' check.
+      type = types.nullOr (types.strMatching "[ -~]*");
       default = null;
       example = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExample";
       description = ''
@@ -423,7 +379,8 @@ in
         generated key copied from {file}`<stateDir>/ssh/ssh_host_ed25519_key.pub`).
         Feeds `nix.buildMachines.*.publicHostKey` (base64-encoded), which Nix
         pins on its command line in addition to the known_hosts file that
-        `prefix init` writes. Null: only that file pins the key.
+        `prefix init` writes; the system's build checks it with the helpers.
+        Null: only that file pins the key.
       '';
     };
 
@@ -544,7 +501,35 @@ in
 
   config = mkIf cfg.enable (mkMerge [
     {
-      assertions = assertionsFor;
+      assertions = [
+        {
+          assertion = pkgs.stdenv.hostPlatform.system == "x86_64-linux";
+          message = "services.darling-builder: Darling runs only on x86_64-linux, but this system is ${pkgs.stdenv.hostPlatform.system}.";
+        }
+        {
+          assertion = cfg.user != "root";
+          message = "services.darling-builder.user must not be root: builds run unsandboxed as that user, and its sshd logs it in.";
+        }
+        {
+          assertion = cfg.runner == "darling" -> config.programs.darling.enable;
+          message = "services.darling-builder needs programs.darling.enable = true (the setuid darling wrapper); it is enabled by default, do not turn it off.";
+        }
+        {
+          assertion = !(config.services.openssh.enable && lib.elem cfg.port config.services.openssh.ports);
+          message = "services.darling-builder.port = ${toString cfg.port} is also in services.openssh.ports; the builder needs a sshd of its own on another port (default 31122).";
+        }
+        {
+          # A changed tarball with the default hash would only fail at run time, in install-nix.
+          assertion =
+            opt.nix.tarball.highestPrio == (lib.mkOptionDefault null).priority
+            || opt.nix.tarballSha256.highestPrio != (lib.mkOptionDefault null).priority;
+          message = "services.darling-builder.nix.tarball was changed, so nix.tarballSha256 must be set to that tarball's sha256 too (the default is Nix ${defaultNix.version}'s).";
+        }
+        {
+          assertion = cfg.registerLocally -> config.nix.enable;
+          message = "services.darling-builder.registerLocally needs nix.enable (it writes nix.buildMachines); set registerLocally = false on a host without the Nix daemon.";
+        }
+      ];
 
       warnings = lib.optional (
         cfg.openFirewall && lib.all (address: lib.elem address [ "127.0.0.1" "::1" ]) cfg.listenAddresses
@@ -552,7 +537,7 @@ in
 
       programs.darling.enable = lib.mkDefault (cfg.runner == "darling");
 
-      environment.etc."darling-builder/config.json".text = builtins.toJSON builderConfig;
+      environment.etc."darling-builder/config.json".source = configFile;
       environment.systemPackages = [ cfg.package ];
 
       users.users = mkMerge [
@@ -636,7 +621,7 @@ in
         wantedBy = [ "multi-user.target" ];
         requires = [ "darling-builder-keys.service" ];
         after = [ "darling-builder-keys.service" ];
-        restartTriggers = [ config.environment.etc."darling-builder/config.json".source ];
+        restartTriggers = [ configFile ];
         serviceConfig = darlingHardening // {
           Type = "oneshot";
           RemainAfterExit = true;
@@ -669,7 +654,7 @@ in
           "network.target"
           "darling-builder-setup.service"
         ];
-        restartTriggers = [ config.environment.etc."darling-builder/config.json".source ];
+        restartTriggers = [ configFile ];
         serviceConfig = darlingHardening // {
           Type = "simple";
           RuntimeDirectory = "darling-builder";

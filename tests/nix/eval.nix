@@ -59,8 +59,10 @@ let
     # The rest only when the configuration is sound: a failed assertion stops
     # NixOS before any of it is built.
     // lib.optionalAttrs (failed == [ ]) {
-      configText = if etcFile == null then null else etcFile.text;
-      configSource = if etcFile == null then null else etcFile.source;
+      # The file /etc links to: the text it is built from and the build's check.
+      configText = if etcFile == null then null else etcFile.source.text;
+      configCheck = if etcFile == null then null else etcFile.source.checkPhase;
+      configSource = if etcFile == null then null else toString etcFile.source;
       units = lib.mapAttrs (_: unit: {
         inherit (unit)
           description

@@ -6,13 +6,16 @@
 }:
 
 let
-  fake =
-    name:
+  # The hash part of the store path comes from `inputs`, so different inputs
+  # give different paths (as restart triggers need).
+  fakeOf =
+    inputs: name:
     {
       type = "derivation";
       inherit name;
-      outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
+      outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" inputs)}-${name}";
     };
+  fake = name: fakeOf name name;
 in
 {
   stdenv.hostPlatform.system = system;
@@ -30,6 +33,17 @@ in
 
   # In --readonly-mode, toFile computes the store path without writing it.
   writeText = builtins.toFile;
+
+  # Like nixpkgs', the derivation keeps text and checkPhase as attributes; its
+  # builder writes text to $target (= $out) and then runs checkPhase, which the
+  # tests do themselves.
+  writeTextFile =
+    {
+      name,
+      text,
+      checkPhase ? "",
+    }:
+    fakeOf (text + checkPhase) name // { inherit text checkPhase; };
 
   openssh = fake "openssh";
   bashInteractive = fake "bash-interactive" // {
