@@ -279,6 +279,8 @@ def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
 def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
           jobs: int | None = None) -> tuple[Installed, bool]:
     """Build and install PLAN unless its install exists; (what is installed, built now?)."""
+    if (plan.install / "manifest.json").is_file():  # no lock: another key may be building
+        return Installed.read(plan.install), False
     with _locked(plan.cache):
         if (plan.install / "manifest.json").is_file():
             return Installed.read(plan.install), False

@@ -98,16 +98,33 @@ class DarlingRunner(Runner):
         self.run(["/usr/bin/true"], check=True)
         self.stop()
 
-    def running(self) -> bool:
-        """Whether the prefix's container is up: darling's own test (<prefix>/.init.pid names a
-        live process called darlingserver)."""
+    def _server_pid(self) -> int | None:
+        """The prefix's live darlingserver, by darling's own test (<prefix>/.init.pid names
+        a process called darlingserver) plus one darling lacks: a zombie is not alive."""
         try:
-            with open(f"{self.prefix}/.init.pid") as pid_file:
+            with open(self._pid_file) as pid_file:
                 pid = int(pid_file.read().strip())
             with open(f"/proc/{pid}/comm") as comm:
-                return comm.read().strip() == "darlingserver"
+                return pid if comm.read().strip() == "darlingserver" and _alive(pid) else None
         except (OSError, ValueError):
-            return False
+            return None
+
+    @property
+    def _pid_file(self) -> str:
+        return f"{self.prefix}/.init.pid"
+
+    def _forget_dead_server(self) -> None:
+        # darling trusts a pid file whose process still answers kill(pid, 0): a server killed
+        # but never reaped (a zombie, under an init that does not reap, as in some containers)
+        # would make it join namespaces that are gone ("Cannot open mnt namespace file").
+        # (no contextlib.suppress: importing contextlib costs the gate ~10 ms)
+        try:  # noqa: SIM105
+            os.unlink(self._pid_file)
+        except FileNotFoundError:
+            pass
+
+    def running(self) -> bool:
+        return self._server_pid() is not None
 
     def start(self) -> None:
         # darlingserver inherits the stdio of the `darling` call that starts the container and
@@ -116,16 +133,36 @@ class DarlingRunner(Runner):
         if not self.running():
             import subprocess
 
+            self._forget_dead_server()
             subprocess.run([self.darling, "shell", "/usr/bin/true"], env=self.environment(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """`darling shutdown`, then wait until darlingserver is gone: shutdown only sends
+        SIGKILL, and a `darling` call that finds the dying server tries to join its
+        namespaces ("Cannot open mnt namespace file")."""
         import subprocess
+        import time
 
+        pid = self._server_pid()
         subprocess.run([self.darling, "shutdown"], env=self.environment(), check=False,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while pid is not None and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self.running():
+            self._forget_dead_server()
+
+
+def _alive(pid: int) -> bool:
+    """PID exists and is not a zombie (a killed server may wait to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 # Fixed script; mount, the prefix and the argv arrive as positional parameters, never as code.
