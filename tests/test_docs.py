@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,3 +38,12 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert commands[1].startswith("scripts/setup && .venv/bin/python -m pytest")
     ci = (REPO / ".ci" / "run").read_text()
     assert commands[1].split("#")[0].strip() in ci
+
+
+def test_example_configs_pass_config_check() -> None:
+    examples = sorted((REPO / "docs" / "examples").glob("*.yaml"))
+    assert examples
+    for example in examples:
+        result = subprocess.run([sys.executable, "-m", "darling_nix", "config", "check", str(example)],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, (example, result.stderr)

@@ -108,6 +108,8 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
     assert again.returncode == 0 and "up to date" in again.stderr and "ninja" not in again.stderr
     assert json.loads(again.stdout) == installed
 
+    assert (tmp_path / "cache" / "installs" / "patched").resolve() == install
+
     control = build_cli(cli, tmp_path, pkgs, "--json", "--variant", "no-xnu-patches")
     assert control.returncode == 0, control.stderr
     control_install = Path(json.loads(control.stdout)["install"])
@@ -118,6 +120,10 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
     changed = build_cli(cli, tmp_path, pkgs, "--json")
     assert changed.returncode == 0, changed.stderr
     assert Path(json.loads(changed.stdout)["install"]) not in (install, control_install)
+    current = {link.name: link.resolve() for link in (tmp_path / "cache" / "installs").iterdir()
+               if link.is_symlink()}
+    assert current == {"patched": Path(json.loads(changed.stdout)["install"]),
+                       "no-xnu-patches": control_install}
 
 
 def test_prepare_source_strips_setid_install_rules(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ Everything lives under one cache directory:
     ccache/            compiler cache shared by every build (Darling turns ccache on itself)
     trees/KEY/src      the patched source, build directory src/build (Darling wants it there)
     installs/KEY/      `ninja install` output; bin/darling setuid root; manifest.json last
+    installs/VARIANT   -> the KEY last built or found for that variant (a stable path)
 KEY hashes the source, each patch's content, the preparation script, the CMake flags and
 the compiler, so an unchanged build is found and skipped, and any change builds anew.
 """
@@ -280,10 +281,10 @@ def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
           jobs: int | None = None) -> tuple[Installed, bool]:
     """Build and install PLAN unless its install exists; (what is installed, built now?)."""
     if (plan.install / "manifest.json").is_file():  # no lock: another key may be building
-        return Installed.read(plan.install), False
+        return _current(plan, Installed.read(plan.install)), False
     with _locked(plan.cache):
         if (plan.install / "manifest.json").is_file():
-            return Installed.read(plan.install), False
+            return _current(plan, Installed.read(plan.install)), False
         started = time.monotonic()
         log = plan.cache / "trees" / f"{plan.key}.log"
         src = plan.tree / "src"
@@ -312,7 +313,18 @@ def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
              env=env, progress=progress)
         installed = _install(plan, src, log, env, started)
         say(f"installed in {plan.install} ({installed.seconds:.0f} s)")
-        return installed, True
+        return _current(plan, installed), True
+
+
+def _current(plan: BuildPlan, installed: Installed) -> Installed:
+    """installs/VARIANT -> KEY: a stable path for configs (runner.darling_command)."""
+    link = plan.cache / "installs" / plan.variant
+    if not link.is_symlink() or os.readlink(link) != plan.key:
+        temporary = link.with_name(f".{plan.variant}.{os.getpid()}")
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(plan.key)
+        os.rename(temporary, link)
+    return installed
 
 
 def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started: float) -> Installed:
