@@ -8,16 +8,17 @@
 #   sdk  the build's Developer tree (MacOSX.sdk headers etc.) plus cctools'
 #        ld/ar/ranlib, for compiling macOS programs on the host (regress/)
 #
-# Not built here (this machine has no network and no nixpkgs): it parses
-# (`nix-instantiate --parse`), and follows the facts recorded in
-# /work/shared/DESIGN.md about what the last nixpkgs build of this revision
-# needed. The first real build is expected to need adjustments.
+# Not built here (no network, no nixpkgs): tests/darling evaluates it with a
+# recording stub pkgs and runs its postPatch and postInstall for real against
+# files of the pinned tree. docs/darling-patches.md compares it, line by line,
+# with the last nixpkgs derivation of this revision and a maintained successor.
 {
   lib,
   clangStdenv,
   fetchFromGitHub,
   fetchpatch,
   writeShellScript,
+  addDriverRunpath,
 
   # build tools
   cmake,
@@ -37,13 +38,14 @@
   xdg-user-dirs,
 
   # libraries Darling wraps for macOS code (wrap_elf in its CMake files);
-  # the build's wrapgen dlopen()s them, and mldr needs them at run time
-  libX11,
-  libXext,
-  libXrandr,
-  libXcursor,
+  # the build's wrapgen dlopen()s them, and mldr needs them at run time.
+  # The X11 libraries under their nixpkgs 26.05 names (libX11 and friends are
+  # aliases there, an error with allowAliases = false).
+  libx11,
+  libxext,
+  libxrandr,
+  libxcursor,
   libxkbfile,
-  libGL,
   libGLU,
   libglvnd,
   cairo,
@@ -54,7 +56,10 @@
   libpng,
   libtiff,
   dbus,
-  ffmpeg,
+  # FFmpeg 7, not nixpkgs' default `ffmpeg` (FFmpeg 8 since 25.11): with
+  # upstream's FFmpeg 7 patch applied, CoreAudio's AudioConverterImpl still
+  # calls avcodec_close, which FFmpeg 8 removed.
+  ffmpeg_7,
   libpulseaudio,
 
   # The patch list (patches/series.json, shared with the host build);
@@ -81,12 +86,11 @@ let
   seriesFor = root: map patchFile (lib.filter (p: p.root == root) series.patches);
 
   wrappedLibs = [
-    libX11
-    libXext
-    libXrandr
-    libXcursor
+    libx11
+    libxext
+    libxrandr
+    libxcursor
     libxkbfile
-    libGL
     libGLU
     libglvnd
     cairo
@@ -97,7 +101,7 @@ let
     libpng
     libtiff
     dbus
-    ffmpeg
+    ffmpeg_7
     libpulseaudio
     fuse
   ];
@@ -108,7 +112,8 @@ let
   # x86_64-apple-darwin20` and its own headers; the Nix cc-wrapper would add
   # Linux glibc/hardening flags to those, so they go to the unwrapped clang.
   # Everything else (the Linux-side launcher, darlingserver, mldr, build
-  # tools) goes through the normal wrapper.
+  # tools) goes through the normal wrapper. The warning flags come after
+  # Darling's own, so that they win.
   ccWrapper =
     name: wrapped: unwrapped:
     writeShellScript "darling-${name}" ''
@@ -124,13 +129,19 @@ let
         prev=$arg
       done
       if [ "$darwin" = 1 ]; then
-        exec ${unwrapped} -Wno-macro-redefined -Wno-unused-command-line-argument "$@"
+        exec ${unwrapped} "$@" ${darwinWarnings}
       fi
       exec ${wrapped} "$@"
     '';
 
+  darwinWarnings = "-Wno-macro-redefined -Wno-unused-command-line-argument";
+
   cc = clangStdenv.cc;
   clangUnwrapped = cc.cc;
+  compilers = {
+    cc = ccWrapper "cc" "${cc}/bin/cc" "${clangUnwrapped}/bin/clang";
+    cxx = ccWrapper "cxx" "${cc}/bin/c++" "${clangUnwrapped}/bin/clang++";
+  };
 in
 clangStdenv.mkDerivation (finalAttrs: {
   pname = "darling";
@@ -162,7 +173,6 @@ clangStdenv.mkDerivation (finalAttrs: {
 
   xnuPatches = if xnuPatches != null then xnuPatches else seriesFor "xnu";
 
-
   postPatch = ''
     # this flake's patches to the darling-xnu submodule (.gitmodules:
     # path = src/external/xnu, url = ../darling-xnu.git)
@@ -171,19 +181,20 @@ clangStdenv.mkDerivation (finalAttrs: {
       patch -p1 -d src/external/xnu < "$p"
     done
 
-    # darlingserver runs xdg-user-dir by name
-    substituteInPlace src/external/darlingserver/src/darlingserver.cpp \
-      --replace-fail '#define DARLINGSERVER_XDG_USER_DIR_CMD "xdg-user-dir"' \
-                     '#define DARLINGSERVER_XDG_USER_DIR_CMD "${xdg-user-dirs}/bin/xdg-user-dir"'
-
     # shared with the host build: no setuid/setgid install rules anywhere in
     # the tree (the store cannot hold them; programs.darling provides the
     # setuid wrapper), mig.sh executable
     sh ${./prepare-source.sh}
 
-    # Only the scripts the build itself runs get their shebangs patched; the
-    # prefix's scripts must keep macOS paths (/bin/sh inside the prefix).
-    patchShebangs --build Developer/symlinks.sh src/external/darlingserver/scripts
+    # Only the scripts the build runs get their shebangs patched (the sandbox
+    # has no /bin/bash or /usr/bin/env); the prefix's scripts keep their macOS
+    # paths. patchShebangs skips files that are not executable, so this
+    # follows prepare-source.sh, which makes mig.sh executable (build-mig is
+    # generated from it and keeps its shebang).
+    patchShebangs --build \
+      src/external/bootstrap_cmds/migcom.tproj/mig.sh \
+      src/external/darlingserver/scripts \
+      src/external/openssl_certificates/scripts
   '';
 
   nativeBuildInputs = [
@@ -201,6 +212,7 @@ clangStdenv.mkDerivation (finalAttrs: {
     libxml2
     libbsd
     openssl
+    clangStdenv.cc.libc.linuxHeaders
   ];
 
   # Darling's CMake finds its own paths; nixpkgs' fix-ups of CMake files
@@ -209,48 +221,41 @@ clangStdenv.mkDerivation (finalAttrs: {
 
   cmakeFlags = [
     "-DTARGET_i386=OFF"
-    "-DCMAKE_C_COMPILER=${ccWrapper "cc" "${cc}/bin/cc" "${clangUnwrapped}/bin/clang"}"
-    "-DCMAKE_CXX_COMPILER=${ccWrapper "cxx" "${cc}/bin/c++" "${clangUnwrapped}/bin/clang++"}"
+    "-DCOMPILE_PY2_BYTECODE=OFF"
+    "-DCMAKE_C_COMPILER=${compilers.cc}"
+    "-DCMAKE_CXX_COMPILER=${compilers.cxx}"
     # An empty build type, as upstream builds; the cmake setup hook's
     # default (Release) adds -O3 -DNDEBUG to the Darwin code. Later -D wins.
     "-DCMAKE_BUILD_TYPE="
+    # darlingserver runs xdg-user-dir; its CMakeLists passes this cache
+    # variable as a compile definition, which wins over the #ifndef default
+    # in darlingserver.cpp.
+    "-DDARLINGSERVER_XDG_USER_DIR_CMD=${xdg-user-dirs}/bin/xdg-user-dir"
+    # CMake 4 (nixpkgs 25.11 on) refuses cmake_minimum_required below 3.5,
+    # which some of the vendored projects still ask for.
+    "-DCMAKE_POLICY_VERSION_MINIMUM=3.5"
   ];
 
-  env.NIX_CFLAGS_COMPILE = "-Wno-macro-redefined -Wno-unused-command-line-argument";
-
-  # wrapgen dlopen()s the wrapped libraries while building
-  preBuild = ''
-    export LD_LIBRARY_PATH=${wrappedLibPath}''${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  '';
+  env = {
+    NIX_CFLAGS_COMPILE = darwinWarnings;
+    # wrapgen dlopen()s the wrapped libraries while building
+    LD_LIBRARY_PATH = wrappedLibPath;
+  };
 
   # The prefix template (libexec/darling) is macOS code and data: no
-  # shebang rewriting, no stripping of Mach-O files by Linux strip, no
-  # ELF rpath shrinking beyond what postFixup does to mldr.
+  # shebang rewriting and no stripping of Mach-O files by Linux strip. Its
+  # absolute links (/Volumes/SystemRoot/dev, ...) point into the prefix, so
+  # they dangle on the host and nixpkgs' broken-symlink check must be off;
+  # copy-sdk.sh and postFixup check the sdk output instead.
   dontPatchShebangs = true;
   dontStrip = true;
-  dontPatchELF = true;
+  dontCheckForBrokenSymlinks = true;
 
+  # The sdk output: the Developer tree with links into the source and build
+  # trees replaced by copies, plus cctools' ld/ar/ranlib. The cmake setup
+  # hook builds in <source>/build, the directory Darling's own links name.
   postInstall = ''
-    # sdk: the Developer tree (MacOSX.sdk, toolchain layout) from the build
-    mkdir -p $sdk
-    cp -r Developer $sdk/Developer
-    mkdir -p $sdk/bin
-    for tool in \
-      src/external/cctools-port/cctools/ld64/src/x86_64-apple-darwin20-ld \
-      src/external/cctools-port/cctools/ar/x86_64-apple-darwin20-ar \
-      src/external/cctools-port/cctools/ar/x86_64-apple-darwin20-ranlib \
-      src/external/cctools-port/cctools/misc/x86_64-apple-darwin20-ranlib; do
-      if [ -e "$tool" ]; then
-        cp -L "$tool" $sdk/bin/
-      fi
-    done
-    for t in ld ar ranlib; do
-      if [ ! -e $sdk/bin/x86_64-apple-darwin20-$t ]; then
-        echo "sdk: cctools $t not found in the build tree" >&2
-        exit 1
-      fi
-      ln -s x86_64-apple-darwin20-$t $sdk/bin/$t
-    done
+    sh ${./copy-sdk.sh} .. . $sdk
   '';
 
   postFixup = ''
@@ -259,7 +264,7 @@ clangStdenv.mkDerivation (finalAttrs: {
       echo "mldr not installed at $mldr" >&2
       exit 1
     fi
-    patchelf --add-rpath ${wrappedLibPath} "$mldr"
+    patchelf --add-rpath ${wrappedLibPath}:${addDriverRunpath.driverLink}/lib "$mldr"
 
     # No store path may appear in the prefix template except in mldr (its
     # rpath), in file contents or symlink targets: the template is copied or
@@ -277,10 +282,14 @@ clangStdenv.mkDerivation (finalAttrs: {
       echo "setuid/setgid files in the outputs" >&2
       exit 1
     fi
+    if find $sdk -xtype l | grep -q .; then
+      echo "dangling links in the sdk output" >&2
+      exit 1
+    fi
   '';
 
   passthru = {
-    inherit wrappedLibs;
+    inherit wrappedLibs compilers;
     inherit (finalAttrs) xnuPatches;
     # macOS regression programs for the patched calls, built with the sdk
     # output; a VM test runs them inside a Darling prefix

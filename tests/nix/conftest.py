@@ -4,7 +4,6 @@ running the helpers' CLI on what they produce."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,19 +13,14 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+# pytest runs with --import-mode=importlib: make nix_support importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nix_support import REPO, instantiate, nix_lib_dir
+
 HERE = Path(__file__).resolve().parent
 
 Evaluate = Callable[..., list[dict[str, Any]]]
-
-
-def nix_lib_dir() -> Path | None:
-    """nixpkgs' lib: $NIXPKGS_LIB (a directory with lib's default.nix) or $NIXPKGS/lib."""
-    if os.environ.get("NIXPKGS_LIB"):
-        return Path(os.environ["NIXPKGS_LIB"])
-    if os.environ.get("NIXPKGS"):
-        return Path(os.environ["NIXPKGS"]) / "lib"
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -46,18 +40,6 @@ def nix_lib() -> Path:
 def nix_string(value: str) -> str:
     """A Nix string literal (JSON's escapes are Nix's, except for `${`)."""
     return json.dumps(value).replace("${", "\\${")
-
-
-def instantiate(expression_file: Path, args: dict[str, str], attr: str | None = None
-                ) -> subprocess.CompletedProcess[str]:
-    command = ["nix-instantiate", "--eval", "--strict", "--json", "--readonly-mode",
-               str(expression_file)]
-    for name, value in args.items():
-        command += ["--arg", name, value]
-    if attr:
-        command += ["-A", attr]
-    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120,
-                          cwd=REPO)
 
 
 @pytest.fixture(scope="session")
