@@ -26,7 +26,7 @@ with subtest("builder: keys, prefix, stand-in Nix, sshd"):
     builder.succeed(f"test -x {prefix}/nix/var/nix/profiles/default/bin/nix-store")
     # Nix inside the prefix (the stand-in's) answers through the runner
     version = builder.succeed(
-        as_user(user, f"darling-nix exec --config {CONFIG} -- nix-store --version"))
+        as_user(user, f"darling-nix exec --config {CONFIG} -- nix-store --version"), timeout=300)
     assert version.startswith("nix-store (Nix)"), version
 
 with subtest("builder: registered with its own nix-daemon"):
@@ -52,13 +52,13 @@ with subtest("gate: the allowed probe runs, anything else is refused"):
 with subtest("doctor, from the client and on the builder"):
     client.succeed(
         f"darling-nix doctor --host builder --port {PORT} --user {user}"
-        f" --key {CLIENT_KEY} --host-key {shlex.quote(host_public)}")
-    builder.succeed(f"darling-nix doctor --config {CONFIG} --build")
+        f" --key {CLIENT_KEY} --host-key {shlex.quote(host_public)}", timeout=300)
+    builder.succeed(f"darling-nix doctor --config {CONFIG} --build", timeout=600)
 
 with subtest("a darwin-labelled build from the client runs on the builder"):
     out = client.succeed(
         f"nix-build {PROBE} --argstr tag client --max-jobs 0 --no-out-link"
-        " 2> /tmp/client-build.log").strip()
+        " 2> /tmp/client-build.log", timeout=600).strip()
     assert out.startswith("/nix/store/"), out
     name = out[len("/nix/store/"):]
     content = client.succeed(f"cat {out}")
@@ -66,13 +66,14 @@ with subtest("a darwin-labelled build from the client runs on the builder"):
     # built in the builder's prefix store, known to the prefix's Nix database ...
     builder.succeed(f"test -e {prefix}/nix/store/{name}")
     builder.succeed(as_user(
-        user, f"darling-nix exec --config {CONFIG} -- nix-store --check-validity {out}"))
+        user, f"darling-nix exec --config {CONFIG} -- nix-store --check-validity {out}"),
+        timeout=300)
     # ... and not by the builder's host Nix
     builder.fail(f"test -e {out}")
 
 with subtest("a darwin-labelled build on the builder itself (registerLocally)"):
     out = builder.succeed(
-        f"nix-build {PROBE} --argstr tag local --max-jobs 0 --no-out-link").strip()
+        f"nix-build {PROBE} --argstr tag local --max-jobs 0 --no-out-link", timeout=600).strip()
     content = builder.succeed(f"cat {out}")
     assert "tag=local" in content and "host=builder" in content, content
     builder.succeed(f"test -e {prefix}/nix/store/{out[len('/nix/store/'):]}")

@@ -11,13 +11,20 @@ import shlex
 COMPLAINT = "Unimplemented syscall"
 
 
+# The driver's execute() runs every command under its own `timeout` (900 s unless
+# told otherwise); the inner one must be the one that fires, so that a slow step is
+# reported with its own limit and its output.
+DRIVER_SLACK = 60
+
+
 def run_logged(node, command: str, timeout: int = 300, check: bool = True) -> str:
     """COMMAND (a shell line) on NODE, its stdout+stderr through a file; returns them.
 
     Fails the test when it exits non-zero (with CHECK), when it runs longer than
     TIMEOUT seconds, and when Darling complains about a syscall it does not implement."""
     status, _ = node.execute(
-        f"timeout {timeout} sh -c {shlex.quote(command)} > /tmp/vm-test.out 2>&1 < /dev/null")
+        f"timeout {timeout} sh -c {shlex.quote(command)} > /tmp/vm-test.out 2>&1 < /dev/null",
+        timeout=timeout + DRIVER_SLACK)
     out = node.succeed("cat /tmp/vm-test.out")
     assert status != 124, f"timed out after {timeout}s: {command}\n{out}"
     if check:
