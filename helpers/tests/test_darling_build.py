@@ -26,8 +26,11 @@ option(DARLING_CORE_SHELL "" OFF)
 if (NOT DARLING_CORE_SHELL)
   message(FATAL_ERROR "DARLING_CORE_SHELL not set")
 endif()
-add_custom_target(ld ALL COMMAND ${CMAKE_COMMAND} -E make_directory src/external/cctools-port/cctools/ld64/src
-  COMMAND ${CMAKE_COMMAND} -E touch src/external/cctools-port/cctools/ld64/src/x86_64-apple-darwin20-ld)
+set(cctools src/external/cctools-port/cctools)
+add_custom_target(cctools ALL
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${cctools}/ld64/src ${cctools}/ar
+  COMMAND ${CMAKE_COMMAND} -E touch ${cctools}/ld64/src/x86_64-apple-darwin20-ld
+    ${cctools}/ar/x86_64-apple-darwin20-ar ${cctools}/ar/x86_64-apple-darwin20-ranlib)
 install(FILES ${CMAKE_SOURCE_DIR}/darling DESTINATION bin
   PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE WORLD_READ WORLD_EXECUTE SETUID)
 install(FILES ${CMAKE_SOURCE_DIR}/src/external/xnu/marker DESTINATION libexec/darling)
@@ -55,7 +58,8 @@ def fake_pkgs(root: Path, xnu_patch: str) -> Path:
     pkgs = root / "pkgs-darling"
     (pkgs / "patches" / "xnu").mkdir(parents=True)
     (pkgs / "patches" / "darling").mkdir()
-    shutil.copy(REAL_PKGS / "prepare-source.sh", pkgs / "prepare-source.sh")
+    for script in ("prepare-source.sh", "copy-sdk.sh"):
+        shutil.copy(REAL_PKGS / script, pkgs / script)
     (pkgs / "patches" / "darling" / "0001-core.patch").write_text(
         "--- a/src/CMakeLists.txt\n+++ b/src/CMakeLists.txt\n@@ -1 +1,2 @@\n # core\n+# patched\n")
     (pkgs / "patches" / "xnu" / "0001-marker.patch").write_text(xnu_patch)
@@ -98,6 +102,10 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
     installed = json.loads(first.stdout)
     install = Path(installed["install"])
     assert (install / "libexec" / "darling" / "marker").read_text() == "patched\n"
+    # the install stands alone: its own SDK and ld (copy-sdk.sh), the tree is gone
+    assert Path(installed["sdk"]).is_dir() and Path(installed["ld"]).is_file()
+    assert str(install) in installed["sdk"] and str(install) in installed["ld"]
+    assert not list((tmp_path / "cache" / "trees").glob("*/"))
     assert installed["patches"] == ["core", "marker"] and installed["variant"] == "patched"
     mode = (install / "bin" / "darling").stat().st_mode
     if os.geteuid() == 0:
@@ -131,8 +139,8 @@ def test_prepare_source_strips_setid_install_rules(tmp_path: Path, cli, tools) -
     pkgs = fake_pkgs(tmp_path, GOOD_XNU)
     dry = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json").stdout)
     assert build_cli(cli, tmp_path, pkgs).returncode == 0
-    top = (tmp_path / "cache" / "trees" / dry["key"] / "src" / "CMakeLists.txt").read_text()
-    assert "SETUID" not in top and "WORLD_EXECUTE" in top
+    log = (tmp_path / "cache" / "trees" / f"{dry['key']}.log").read_text()
+    assert "prepare-source: removed setuid/setgid install rules from ./CMakeLists.txt" in log
 
 
 def test_patch_that_does_not_apply_is_bad_input(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
@@ -165,6 +173,13 @@ def test_bad_arguments(tmp_path: Path, cli, tools, args: list[str], words: list[
     fake_tree(tmp_path)
     res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, GOOD_XNU), *args)
     assert_build_refused(res, *words)
+
+
+def test_pkgs_without_the_shared_scripts_is_refused(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    (pkgs / "copy-sdk.sh").unlink()
+    assert_build_refused(build_cli(cli, tmp_path, pkgs), "copy-sdk.sh does not exist")
 
 
 def test_upstream_patch_without_a_local_copy_says_where_to_get_it(tmp_path: Path) -> None:

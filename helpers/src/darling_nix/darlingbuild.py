@@ -7,8 +7,10 @@ and shell_cmds through the DARLING_CORE_SHELL option of our core-shell patch).
 
 Everything lives under one cache directory:
     ccache/            compiler cache shared by every build (Darling turns ccache on itself)
-    trees/KEY/src      the patched source, build directory src/build (Darling wants it there)
-    installs/KEY/      `ninja install` output; bin/darling setuid root; manifest.json last
+    trees/KEY/src      the patched source, build directory src/build (Darling wants it there);
+                       removed once its install is in place
+    installs/KEY/      `ninja install` output, bin/darling setuid root, sdk/ (copy-sdk.sh:
+                       the SDK and cctools' ld/ar/ranlib), manifest.json last
     installs/VARIANT   -> the KEY last built or found for that variant (a stable path)
 KEY hashes the source, each patch's content, the preparation script, the CMake flags and
 the compiler, so an unchanged build is found and skipped, and any change builds anew.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from .fsutil import atomic_write, remove_tree
 
-FORMAT = 1
+FORMAT = 2  # 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after
 CMAKE_FLAGS = (
     "-DTARGET_i386=OFF",
     "-DCOMPONENTS=core",
@@ -43,9 +45,9 @@ CMAKE_FLAGS = (
 # patches (it differs from the patched one only in libsystem_kernel).
 VARIANTS = {"patched": frozenset[str](), "no-xnu-patches": frozenset({"xnu"})}
 TOOLS = ("cmake", "ninja", "clang", "bison", "flex", "patch", "tar", "xz")
-# Paths inside a build tree, relative to its src/
-LD = "build/src/external/cctools-port/cctools/ld64/src/x86_64-apple-darwin20-ld"
+# The SDK inside a Developer tree, and cctools' ld as copy-sdk.sh places it (sdk/bin)
 SDK = "Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk"
+LD = "bin/x86_64-apple-darwin20-ld"
 NINJA_STATUS = re.compile(rb"^\[(\d+)/(\d+)\] ")
 
 
@@ -72,6 +74,7 @@ class BuildPlan:
     variant: str
     patches: tuple[Patch, ...]
     prepare_script: Path
+    copy_sdk_script: Path
     flags: tuple[str, ...]
     compiler: str
     cache: Path
@@ -81,6 +84,7 @@ class BuildPlan:
         identity = {
             "format": FORMAT, "source": self.source_id, "flags": self.flags,
             "compiler": self.compiler, "prepare": _sha256(self.prepare_script),
+            "copy-sdk": _sha256(self.copy_sdk_script),
             "patches": [(p.name, p.root, p.sha256) for p in self.patches],
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
@@ -204,9 +208,14 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
         raise BuildInputError(f"{source}: no such source tarball or directory")
     pkgs = pkgs_darling or checkout_pkgs_darling()
     patches = read_series(pkgs, upstream_dir, variant)
+    for script in ("prepare-source.sh", "copy-sdk.sh"):
+        if not (pkgs / script).is_file():
+            raise BuildInputError(f"{pkgs / script} does not exist (DARLING_NIX_PKGS_DARLING must "
+                                  "name a pkgs/darling directory)")
     cache.mkdir(parents=True, exist_ok=True)
     return BuildPlan(source=source.resolve(), source_id=_source_id(source, cache), variant=variant,
                      patches=patches, prepare_script=pkgs / "prepare-source.sh",
+                     copy_sdk_script=pkgs / "copy-sdk.sh",
                      flags=CMAKE_FLAGS, compiler=_compiler(), cache=cache)
 
 
@@ -328,12 +337,15 @@ def _current(plan: BuildPlan, installed: Installed) -> Installed:
 
 
 def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started: float) -> Installed:
-    """`ninja install` into a staging root, then renamed into place: all or nothing."""
+    """`ninja install` and the SDK (copy-sdk.sh, as the package's sdk output) into a staging
+    root, renamed into place: all or nothing. The tree is removed then: the install stands
+    alone, and a rebuild under the same key never happens (ccache makes a new tree cheap)."""
     stage = plan.cache / "installs" / f".{plan.key}.stage"
     if stage.exists():
         remove_tree(stage)
     _run(["ninja", "-C", str(src / "build"), "install"], log, env={**env, "DESTDIR": str(stage)})
     staged = Path(f"{stage}{plan.install}")
+    _run(["sh", str(plan.copy_sdk_script), str(src), str(src / "build"), str(staged / "sdk")], log)
     darling = staged / "bin" / "darling"
     # prepare-source.sh takes setuid out of the install rules (the store cannot hold it);
     # on a host `darling` must be setuid root, and only it.
@@ -342,13 +354,12 @@ def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started
         os.chmod(darling, 0o4755)
     installed = Installed(
         key=plan.key, variant=plan.variant, install=str(plan.install),
-        darling=str(plan.install / "bin" / "darling"), sdk=str(src / SDK), ld=str(src / LD),
-        patches=[p.name for p in plan.patches], seconds=round(time.monotonic() - started, 1),
+        darling=str(plan.install / "bin" / "darling"), sdk=str(plan.install / "sdk" / SDK),
+        ld=str(plan.install / "sdk" / LD), patches=[p.name for p in plan.patches],
+        seconds=round(time.monotonic() - started, 1),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    for path in (Path(installed.sdk), Path(installed.ld)):
-        if not path.exists():
-            raise BuildStepFailed(f"the build left no {path}")
     (staged / "manifest.json").write_text(json.dumps(asdict(installed), indent=2) + "\n")
     os.rename(staged, plan.install)
     remove_tree(stage)
+    remove_tree(plan.tree)
     return installed

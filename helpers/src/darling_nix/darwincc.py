@@ -27,8 +27,8 @@ class CompileError(RuntimeError):
 
 @dataclass(frozen=True)
 class DarwinToolchain:
-    sdk: Path  # .../MacOSX.sdk in the source tree
-    ld: Path  # x86_64-apple-darwin20-ld from the build tree
+    sdk: Path  # <install>/sdk/Developer/.../MacOSX.sdk (copy-sdk.sh's copy)
+    ld: Path  # <install>/sdk/bin/x86_64-apple-darwin20-ld (cctools' ld64 from the build)
     syslibroot: Path  # <install>/libexec/darling
     clang: str = "clang"
 
@@ -38,8 +38,8 @@ class DarwinToolchain:
                    Path(installed.install) / "libexec" / "darling")
 
     @property
-    def source_root(self) -> Path:
-        # the SDK lives at <src>/Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk
+    def developer_root(self) -> Path:
+        # the SDK lives at <root>/Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk
         return self.sdk.parents[5]
 
     def resource_dir(self) -> str:
@@ -51,7 +51,7 @@ class DarwinToolchain:
                  "-nostdinc", "-isystem", str(self.sdk / "usr" / "include"),
                  "-isystem", f"{self.resource_dir()}/include"]
         if cxx:
-            flags[4:4] = ["-nostdinc++", "-isystem", str(self.source_root / LIBCXX_HEADERS)]
+            flags[4:4] = ["-nostdinc++", "-isystem", str(self.developer_root / LIBCXX_HEADERS)]
         return flags
 
     def link_flags(self, cxx: bool) -> list[str]:
