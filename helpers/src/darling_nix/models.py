@@ -183,6 +183,15 @@ class SshConfig:
     control_dir: str = spec(check_path, "directory for the client's shared ssh connections "
                                         "(ControlPath); only the Nix daemon's user may enter it",
                             default="/run/darling-builder-ssh")
+    max_startups: int = spec(check_non_negative, "unauthenticated connections sshd takes at "
+                                                 "once before it starts refusing some "
+                                                 "(MaxStartups' first number; refused all past "
+                                                 "twice that); 0: nix.max_jobs x the number "
+                                                 "of authorized keys + 10", default=0)
+    max_sessions: int = spec(check_non_negative, "sessions one connection may carry (sshd's "
+                                                 "MaxSessions; every build sharing a client's "
+                                                 "connection is one); 0: nix.max_jobs + 10",
+                             default=0)
     gate_command: str = spec(check_safe_text, "ForceCommand of the builder's sshd, taken as is "
                                               "(default: the gate, started by this Python "
                                               "with its settings on the command line)",
