@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from darling_nix.hostnix import remote_build
+from darling_nix.hostnix import remote_build, remote_build_command
 from darling_nix.loopback import Client
 
 T = TypeVar("T")
@@ -26,13 +26,26 @@ def darwin_derivation(name: str, script: str) -> str:
             f'args = [ "-c" "{script}" ]; }}')
 
 
-def build(client: Client, directory: Path, expression: str, timeout: float = 300
-          ) -> subprocess.CompletedProcess[str]:
-    """`nix-build --max-jobs 0` of EXPRESSION through CLIENT's alias and machines file."""
+def write_expression(directory: Path, expression: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "build.nix"
     path.write_text(expression)
-    return remote_build(path, client.machines, client.ssh_config, timeout=timeout)
+    return path
+
+
+def build(client: Client, directory: Path, expression: str, timeout: float = 300
+          ) -> subprocess.CompletedProcess[str]:
+    """`nix-build --max-jobs 0` of EXPRESSION through CLIENT's alias and machines file."""
+    return remote_build(write_expression(directory, expression), client.machines,
+                        client.ssh_config, timeout=timeout)
+
+
+def start_build(client: Client, directory: Path, expression: str) -> subprocess.Popen[str]:
+    """The same build, started in the background."""
+    argv, env = remote_build_command(write_expression(directory, expression), client.machines,
+                                     client.ssh_config)
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def together(actions: Sequence[Callable[[], T]]) -> list[T]:
@@ -80,6 +93,10 @@ def _parents() -> dict[int, int]:
             except (OSError, IndexError, ValueError):
                 continue  # gone meanwhile
     return parents
+
+
+def parent(pid: int) -> int:
+    return _parents().get(pid, 0)
 
 
 def process_tree(root: int) -> list[int]:

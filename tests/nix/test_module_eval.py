@@ -129,7 +129,7 @@ def test_the_sshd_config_starts_the_gate(default: dict[str, Any], tmp_path: Path
                 if line.startswith("ForceCommand "))
     assert re.fullmatch(r"/\S+ -I -S /\S+/darling_nix/gate_entry\.py --runner darling "
                         r"--prefix /var/lib/darling-builder/prefix "
-                        r"--state-dir /var/lib/darling-builder "
+                        r"--state-dir /var/lib/darling-builder --min-free 1073741824 "
                         r"--darling /run/wrappers/bin/darling", force), force
     for line in ("Port 31122", "ListenAddress 127.0.0.1", "AllowUsers darling-builder",
                  "HostKey /var/lib/darling-builder/ssh/ssh_host_ed25519_key",

@@ -267,6 +267,18 @@ class BuilderConfig:
         return self.ssh.connect_address or self.ssh.listen_addresses[0]
 
     @property
+    def min_free(self) -> int:
+        """nix.settings' min-free in bytes (ours by default): the gate collects garbage
+        before a session when the prefix has less free (space.py)."""
+        from .space import parse_size
+
+        value = self.nix.settings.get("min-free", defaults.MIN_FREE)
+        try:
+            return parse_size(str(value))
+        except ValueError as error:
+            raise ConfigError("nix.settings.min-free", str(error)) from None
+
+    @property
     def gate_command(self) -> str:
         """ssh.gate_command, or the gate started the fast way (gate_entry.py, see there)."""
         if self.ssh.gate_command:
@@ -275,7 +287,7 @@ class BuilderConfig:
         check_path("(this Python)", sys.executable)
         check_path("(the gate's entry)", str(entry))
         settings = f"--runner {self.runner.kind} --prefix {self.prefix_path} " \
-                   f"--state-dir {self.state_dir}"
+                   f"--state-dir {self.state_dir} --min-free {self.min_free}"
         if self.runner.kind == "darling":
             settings += f" --darling {self.runner.darling_command}"
         return f"{sys.executable} -I -S {entry} {settings}"

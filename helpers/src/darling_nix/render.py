@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import defaults
 from .limits import sshd_limits
 from .models import BuilderConfig, ConfigError, ConfigValue, check_pubkey
 
@@ -47,6 +48,11 @@ def nix_settings(config: BuilderConfig) -> dict[str, str]:
         "cores": nix.cores,
         # Offline by default; the host sends whatever the build needs.
         "substituters": [],
+        # Garbage-collect the prefix's store when it runs short of space: every path in it
+        # came from a client or went back to one. A copy cut short by a full disk leaves a
+        # partial, unregistered path behind, and without this every later build fails too.
+        "min-free": defaults.MIN_FREE,
+        "max-free": defaults.MAX_FREE,
     }
     if nix.systems[1:]:
         settings["extra-platforms"] = nix.systems[1:]
