@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from darling_nix import loopback
 from darling_nix.render import render_known_hosts, render_ssh_config, render_sshd_config
@@ -43,10 +44,11 @@ def median_ms(values: list[float]) -> float:
 
 
 @contextmanager
-def builder() -> Iterator[loopback.LoopbackBuilder]:
+def builder(overrides: dict[str, Any] | None = None) -> Iterator[loopback.LoopbackBuilder]:
     root = loopback.secure_tempdir("bench")
     try:
-        yield loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr))
+        yield loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr),
+                              overrides=overrides)
     finally:
         loopback.remove(root)
 
