@@ -23,16 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from _common import alternate, builder, require_root
+from _common import alternate, builder, other_sshd, require_root
 from darling_nix.hostnix import remote_build_command, write_probe_expression
-from darling_nix.loopback import LoopbackBuilder
-from darling_nix.render import (
-    render_known_hosts,
-    render_machines,
-    render_ssh_config,
-    render_sshd_config,
-)
-from darling_nix.sshd import Sshd, free_port
+from darling_nix.loopback import Client, LoopbackBuilder
 
 HERE = Path(__file__).resolve().parent
 BUILD_DERIVATION = 36  # the worker protocol's wopBuildDerivation
@@ -45,37 +38,26 @@ PHASES = ("host: evaluate, start the build hook, pick the machine",
           "host: register the output, close")
 
 
-@dataclasses.dataclass(frozen=True)
-class Probed:
-    alias: str
-    ssh_config: Path
-    machines: Path
-    logs: Path
-
-
 @contextmanager
 def probed_sshd(b: LoopbackBuilder, name: str, read_rc: bool) -> Iterator[Probed]:
     """Another sshd of the builder whose ForceCommand is the relay around the gate."""
     logs = b.root / f"relay-{name}"
     logs.mkdir()
     relay = f"{sys.executable} -I -S {HERE / 'relay.py'} {logs}"
-    ssh = dataclasses.replace(b.config.ssh, port=free_port(), host_alias=f"bench-{name}",
-                              gate_command=f"{relay} {b.config.gate_command}",
-                              control_dir=str(b.root / f"ctl-{name}"))
-    Path(ssh.control_dir).mkdir(mode=0o700)
-    config = dataclasses.replace(b.config, ssh=ssh)
-    text = render_sshd_config(config)
-    if read_rc:
-        text = "".join(line for line in text.splitlines(keepends=True)
-                       if not line.startswith("SetEnv SHLVL="))
-    (b.root / f"sshd_config.{name}").write_text(text)
-    (b.root / f"ssh_config.{name}").write_text(render_ssh_config(config))
-    (b.root / f"machines.{name}").write_text(render_machines(config))
-    with (b.config.ssh_dir / "known_hosts").open("a") as known_hosts:
-        known_hosts.write(render_known_hosts(config))
-    with Sshd(b.root / f"sshd_config.{name}", "127.0.0.1", ssh.port, b.root / f"{name}.log"):
-        yield Probed(ssh.host_alias, b.root / f"ssh_config.{name}", b.root / f"machines.{name}",
-                     logs)
+    with other_sshd(b, name, edit=without_shlvl if read_rc else lambda text: text,
+                    gate_command=f"{relay} {b.config.gate_command}") as client:
+        yield Probed(client, logs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probed:
+    client: Client
+    logs: Path
+
+
+def without_shlvl(sshd_config: str) -> str:
+    return "".join(line for line in sshd_config.splitlines(keepends=True)
+                   if not line.startswith("SetEnv SHLVL="))
 
 
 def ssh_probe(directory: Path) -> Path:
@@ -93,7 +75,8 @@ def phases(probed: Probed, bin_dir: Path) -> list[float]:
         old.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as work:
         expression = write_probe_expression(Path(work), "x86_64-darwin", str(time.time_ns()))
-        argv, env = remote_build_command(expression, probed.machines, probed.ssh_config)
+        argv, env = remote_build_command(expression, probed.client.machines,
+                                         probed.client.ssh_config)
         env["PATH"] = f"{bin_dir}:{env['PATH']}"
         began = time.time()
         result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)

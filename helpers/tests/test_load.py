@@ -58,7 +58,7 @@ def two_clients(standin_tarball: tuple[Path, str]
     builder = loopback.create(root, lambda line: None, tarball=standin_tarball, overrides={
         "nix": {"max_jobs": MAX_JOBS},
         "ssh": {"authorized_keys_files": [f"{second_key}.pub"]}})
-    clients = [builder.client, builder.another_client("b", second_key)]
+    clients = [builder.client, builder.another_client("b", client_identity=str(second_key))]
     with builder.sshd():
         yield builder, clients
     loopback.remove(root)

@@ -33,10 +33,12 @@ def secure_tempdir(label: str) -> Path:
 
 @dataclass(frozen=True)
 class Client:
-    """How one host reaches the builder: its ssh_config alias and its machines file."""
+    """How one host reaches the builder: its ssh_config alias and its machines file, and
+    the builder config as that alias sees it."""
     alias: str
     ssh_config: Path
     machines: Path
+    config: BuilderConfig
 
 
 @dataclass(frozen=True)
@@ -59,22 +61,23 @@ class LoopbackBuilder:
     @property
     def client(self) -> Client:
         """The client the builder was made with (the module's local client)."""
-        return Client(self.config.ssh.host_alias, self.ssh_config, self.machines)
+        return Client(self.config.ssh.host_alias, self.ssh_config, self.machines, self.config)
 
-    def another_client(self, name: str, identity: Path) -> Client:
-        """A second host's alias: its own key (which must be authorized), alias and
-        control directory, so that it shares no connection with the first."""
+    def another_client(self, name: str, **ssh: Any) -> Client:
+        """Another alias of this builder, with its own control directory (so it shares no
+        connection with the others) and the ssh settings given (client_identity: another
+        host's key, which must be authorized; port and gate_command: another sshd)."""
         control_dir = self.root / f"ctl-{name}"
         control_dir.mkdir(mode=0o700, exist_ok=True)
-        ssh = dataclasses.replace(self.config.ssh, host_alias=f"{self.config.ssh.host_alias}-{name}",
-                                  client_identity=str(identity), control_dir=str(control_dir))
-        config = dataclasses.replace(self.config, ssh=ssh)
+        alias = f"{self.config.ssh.host_alias}-{name}"
+        config = dataclasses.replace(self.config, ssh=dataclasses.replace(
+            self.config.ssh, host_alias=alias, control_dir=str(control_dir), **ssh))
         ssh_config, machines = self.root / f"ssh_config.{name}", self.root / f"machines.{name}"
         ssh_config.write_text(render_ssh_config(config))
         machines.write_text(render_machines(config))
         with (self.config.ssh_dir / "known_hosts").open("a") as known_hosts:
             known_hosts.write(render_known_hosts(config))  # same host key, another alias
-        return Client(ssh.host_alias, ssh_config, machines)
+        return Client(alias, ssh_config, machines, config)
 
     def with_protocol(self, protocol: str) -> Path:
         """A machines file like ours with another store protocol."""
