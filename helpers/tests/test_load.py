@@ -138,7 +138,9 @@ def test_soak_sequential_builds_leave_nothing_behind(builder: LoopbackBuilder,
 
 def soak(builder: LoopbackBuilder, sshd: int, tmp_path: Path, report: Report) -> None:
     store = builder.config.prefix_path / "nix" / "store"
-    warm = build(builder.client, tmp_path / "warm", darwin_derivation("warm", "echo > $out"))
+    # A new derivation, so that it is built here and the shared connection comes up.
+    warm = build(builder.client, tmp_path / "warm",
+                 darwin_derivation("warm", f"echo {time.time_ns()} > $out"))
     assert warm.returncode == 0, warm.stderr
 
     def figures() -> tuple[int, int]:
