@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from darling_nix import loopback
-from darling_nix.render import render_known_hosts, render_ssh_config, render_sshd_config
+from darling_nix.render import render_sshd_config
 from darling_nix.runner import runner_for
 from darling_nix.sshd import Sshd, free_port
 
@@ -43,10 +42,11 @@ def median_ms(values: list[float]) -> float:
 
 
 @contextmanager
-def builder() -> Iterator[loopback.LoopbackBuilder]:
+def builder(overrides: dict[str, Any] | None = None) -> Iterator[loopback.LoopbackBuilder]:
     root = loopback.secure_tempdir("bench")
     try:
-        yield loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr))
+        yield loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr),
+                              overrides=overrides)
     finally:
         loopback.remove(root)
 
@@ -65,20 +65,21 @@ def ungated_command(b: loopback.LoopbackBuilder) -> str:
 
 
 @contextmanager
-def ungated_sshd(b: loopback.LoopbackBuilder) -> Iterator[Path]:
-    """A second sshd, same keys and settings, with the ungated ForceCommand; yields an
-    ssh_config whose alias reaches it."""
-    ssh = dataclasses.replace(b.config.ssh, port=free_port(), gate_command=ungated_command(b),
-                              host_alias=b.config.ssh.host_alias + "-ungated")
-    config = dataclasses.replace(b.config, ssh=ssh)
-    sshd_config = b.root / "sshd_config.ungated"
-    sshd_config.write_text(render_sshd_config(config))
-    ssh_config = b.root / "ssh_config.ungated"
-    ssh_config.write_text(render_ssh_config(config))
-    with (b.config.ssh_dir / "known_hosts").open("a") as known_hosts:
-        known_hosts.write(render_known_hosts(config))  # same host key, second alias
-    with Sshd(sshd_config, "127.0.0.1", ssh.port, b.root / "sshd-ungated.log"):
-        yield ssh_config
+def other_sshd(b: loopback.LoopbackBuilder, name: str,
+               edit: Callable[[str], str] = lambda text: text,
+               **ssh: Any) -> Iterator[loopback.Client]:
+    """Another sshd of the builder, same keys, on a port of its own, with the ssh settings
+    given (and its rendered sshd_config passed through EDIT); yields the alias reaching it."""
+    client = b.another_client(name, port=free_port(), **ssh)
+    sshd_config = b.root / f"sshd_config.{name}"
+    sshd_config.write_text(edit(render_sshd_config(client.config)))
+    with Sshd(sshd_config, "127.0.0.1", client.config.ssh.port, b.root / f"sshd-{name}.log"):
+        yield client
+
+
+def ungated_sshd(b: loopback.LoopbackBuilder) -> AbstractContextManager[loopback.Client]:
+    """A second sshd whose ForceCommand is the ungated one."""
+    return other_sshd(b, "ungated", gate_command=ungated_command(b))
 
 
 def verdict(name: str, value: float, goal: str, met: bool) -> None:

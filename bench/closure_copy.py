@@ -32,7 +32,7 @@ def main() -> None:
         store_path = subprocess.run(["nix-store", "--add", str(payload)], capture_output=True,
                                     text=True, check=True).stdout.strip()
         raw_file = payload / "blob"
-        with builder() as b, b.sshd(), ungated_sshd(b) as raw_config:
+        with builder() as b, b.sshd(), ungated_sshd(b) as raw:
             runner = runner_for(b.config)
             env = {**os.environ, "NIX_SSHOPTS": f"-F {b.ssh_config}"}
             alias = b.config.ssh.host_alias
@@ -59,7 +59,7 @@ def main() -> None:
                 return round_trip(["nix-copy-closure", "--to", alias, store_path],
                                   ["nix-copy-closure", "--from", alias, store_path])
 
-            ssh = ["ssh", "-F", str(raw_config), f"{alias}-ungated"]
+            ssh = ["ssh", "-F", str(raw.ssh_config), raw.alias]
 
             def raw_round_trip() -> float:
                 with raw_file.open("rb") as source:

@@ -27,11 +27,8 @@ def build_once(machines: Path, ssh_config: Path) -> None:
 def main() -> None:
     require_root()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    with builder() as b, b.sshd(), ungated_sshd(b) as ungated_config:
-        alias = b.config.ssh.host_alias
-        ungated_machines = b.root / "machines.ungated"
-        ungated_machines.write_text(b.machines.read_text().replace(
-            f"://{alias} ", f"://{alias}-ungated ", 1))
+    with builder() as b, b.sshd(), ungated_sshd(b) as ungated:
+        ungated_machines, ungated_config = ungated.machines, ungated.ssh_config
         build_once(b.machines, b.ssh_config)  # warm both connections
         build_once(ungated_machines, ungated_config)
         times = alternate(runs,

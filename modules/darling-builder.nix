@@ -124,6 +124,8 @@ let
       host_alias = cfg.hostAlias;
       connect_address = connectAddress;
       control_dir = cfg.controlDir;
+      max_startups = cfg.maxStartups;
+      max_sessions = cfg.maxSessions;
       # gate_command is left out on purpose: `darling-nix render sshd-config`
       # (darling-builder-sshd's ExecStartPre, run from cfg.package) then writes
       # the fast ForceCommand, this package's Python running
@@ -177,6 +179,8 @@ let
       ControlMaster auto
       ControlPath ${cfg.controlDir}/%C
       ControlPersist 60
+      ServerAliveInterval 15
+      ServerAliveCountMax 3
   '';
 
   # Hardening of the two units that start Darling (setup and sshd, whose gate
@@ -394,6 +398,27 @@ in
       type = types.ints.unsigned;
       default = 0;
       description = "Cores each build may use, 0 for all. Feeds `cores` in the prefix's nix.conf (`nix.cores`).";
+    };
+
+    maxStartups = mkOption {
+      type = types.ints.unsigned;
+      default = 0;
+      description = ''
+        Unauthenticated connections the builder's sshd takes at once before it
+        starts refusing some (refusing all past twice that). 0 sizes it for
+        every authorized key starting maxJobs builds at once, plus 10. Feeds
+        `ssh.max_startups` (sshd's `MaxStartups`).
+      '';
+    };
+
+    maxSessions = mkOption {
+      type = types.ints.unsigned;
+      default = 0;
+      description = ''
+        Sessions one client connection may carry: every build sharing a
+        client's connection is one. 0 means maxJobs + 10. Feeds
+        `ssh.max_sessions` (sshd's `MaxSessions`).
+      '';
     };
 
     speedFactor = mkOption {

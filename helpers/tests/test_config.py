@@ -81,7 +81,7 @@ def test_defaults_fill_in() -> None:
     _python, isolated, no_site, entry, *settings = data["ssh"]["gate_command"].split()
     assert (isolated, no_site) == ("-I", "-S") and entry.endswith("/darling_nix/gate_entry.py")
     assert settings == ["--runner", "darling", "--prefix", "/var/lib/darling-builder/prefix",
-                        "--state-dir", "/var/lib/darling-builder",
+                        "--state-dir", "/var/lib/darling-builder", "--min-free", "1073741824",
                         "--darling", "/run/wrappers/bin/darling"]
     assert data["nix"]["systems"] == ["x86_64-darwin"]
     assert data["runner"] == {"kind": "darling", "darling_command": "/run/wrappers/bin/darling"}

@@ -62,7 +62,8 @@ def test_sshd_accepts_rendered_config_and_hardening_is_in_effect(tmp_path: Path)
                  "x11forwarding no", "permittunnel no", "allowstreamlocalforwarding no",
                  "permituserenvironment no", "permitrootlogin no", "allowusers nobody",
                  f"forcecommand {sys.executable} -I -S {ENTRY} --runner darling --prefix "
-                 f"{tmp_path}/prefix --state-dir {tmp_path} --darling /run/wrappers/bin/darling",
+                 f"{tmp_path}/prefix --state-dir {tmp_path} --min-free 1073741824 "
+                 "--darling /run/wrappers/bin/darling",
                  f"authorizedkeysfile {tmp_path}/ssh/authorized_keys",
                  "pidfile none", "exposeauthinfo yes"]:
         assert line in effective, line

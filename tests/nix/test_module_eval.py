@@ -36,6 +36,7 @@ CUSTOM = """{
     authorizedKeys.keyFiles = [ "/etc/darling-builder/extra.pub" ];
     maxJobs = 4;
     cores = 2;
+    maxStartups = 40;
     speedFactor = 3;
     systems = [ "x86_64-darwin" "aarch64-darwin" ];
     supportedFeatures = [ "big-parallel" ];
@@ -90,6 +91,8 @@ def test_the_config_file_is_the_helpers_schema(default: dict[str, Any]) -> None:
             "host_alias": "darling-builder",
             "connect_address": "127.0.0.1",
             "control_dir": "/run/darling-builder-ssh",
+            "max_startups": 0,
+            "max_sessions": 0,
         },
         "nix": {
             "tarball_sha256": "1a932047a6e563acbd86024599bb377cbceca4dc6934a49f62a41ea1d9bdcb1b",
@@ -126,7 +129,7 @@ def test_the_sshd_config_starts_the_gate(default: dict[str, Any], tmp_path: Path
                 if line.startswith("ForceCommand "))
     assert re.fullmatch(r"/\S+ -I -S /\S+/darling_nix/gate_entry\.py --runner darling "
                         r"--prefix /var/lib/darling-builder/prefix "
-                        r"--state-dir /var/lib/darling-builder "
+                        r"--state-dir /var/lib/darling-builder --min-free 1073741824 "
                         r"--darling /run/wrappers/bin/darling", force), force
     for line in ("Port 31122", "ListenAddress 127.0.0.1", "AllowUsers darling-builder",
                  "HostKey /var/lib/darling-builder/ssh/ssh_host_ed25519_key",
@@ -157,6 +160,11 @@ def test_custom_settings_reach_the_config(custom: dict[str, Any], tmp_path: Path
                  "max-silent-time = 3600", "keep-failed = true", "extra-sandbox-paths = /a /b"):
         assert line in conf.splitlines()
     assert custom["firewallPorts"] == [2222]
+    # the sshd_config the helpers render from it: the explicit limit, sessions for maxJobs
+    sshd_config = darling_nix("render", "sshd-config", "--config",
+                              write_config(tmp_path, custom)).stdout.splitlines()
+    assert data["ssh"]["max_startups"] == 40
+    assert {"MaxStartups 40:30:80", "MaxSessions 14"} <= set(sshd_config)
 
 
 @pytest.mark.parametrize("which", ["default", "custom"])

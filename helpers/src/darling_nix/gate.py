@@ -19,6 +19,7 @@ import time
 
 from . import defaults
 from .runner import Runner, make_runner
+from .space import make_room, parse_size
 
 # The exact commands Nix's remote stores send, and the one read-only probe `doctor` uses.
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -48,14 +49,16 @@ def _absolute(key: str, value: object) -> str:
 
 # What each setting is called in the config file and on the ForceCommand line.
 _CONFIG_KEYS = {"kind": "runner.kind", "darling": "runner.darling_command",
-                "state_dir": "state_dir", "prefix": "prefix"}
+                "state_dir": "state_dir", "prefix": "prefix", "min_free": "nix.settings.min-free"}
 _ARGUMENTS = {"kind": "--runner", "darling": "--darling", "state_dir": "--state-dir",
-              "prefix": "--prefix"}
+              "prefix": "--prefix", "min_free": "--min-free"}
+
+Settings = tuple[Runner, str, int]  # the runner, the state directory, min-free in bytes
 
 
-def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner, str]:
-    """The runner and state directory from VALUES (missing ones take the defaults), each
-    checked; NAMES says how to call a setting in an error."""
+def _settings(values: dict[str, object], names: dict[str, str]) -> Settings:
+    """The runner, state directory and min-free from VALUES (missing ones take the
+    defaults), each checked; NAMES says how to call a setting in an error."""
     kind = values.get("kind", defaults.RUNNER_KIND)
     if kind not in ("darling", "namespace"):
         raise GateConfigError(f"{names['kind']}: expected 'darling' or 'namespace', "
@@ -64,11 +67,15 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner,
     prefix = _absolute(names["prefix"],
                        values.get("prefix", defaults.prefix_of(state_dir)))
     darling = _absolute(names["darling"], values.get("darling", defaults.DARLING_COMMAND))
-    return make_runner(kind, prefix, darling), state_dir
+    try:
+        min_free = parse_size(str(values.get("min_free", defaults.MIN_FREE)))
+    except ValueError as error:
+        raise GateConfigError(f"{names['min_free']}: {error}") from None
+    return make_runner(kind, prefix, darling), state_dir, min_free
 
 
-def read_settings(path: str) -> tuple[Runner, str]:
-    """The runner and the state directory from the config file at PATH."""
+def read_settings(path: str) -> Settings:
+    """The runner, the state directory and min-free from the config file at PATH."""
     try:
         with open(path, "rb") as stream:
             text = stream.read()
@@ -87,13 +94,17 @@ def read_settings(path: str) -> tuple[Runner, str]:
             config = parse_config(text.decode(errors="replace"), path)
         except ConfigError as error:
             raise GateConfigError(str(error)) from None
-        return runner_for(config), config.state_dir
+        return runner_for(config), config.state_dir, config.min_free
     runner = data.get("runner", {}) if isinstance(data, dict) else None
-    if not isinstance(runner, dict):
-        raise GateConfigError("expected a mapping at the top level and under 'runner'")
+    nix = data.get("nix", {}) if isinstance(data, dict) else None
+    nix_settings = nix.get("settings", {}) if isinstance(nix, dict) else None
+    if not isinstance(runner, dict) or not isinstance(nix_settings, dict):
+        raise GateConfigError("expected a mapping at the top level, under 'runner' and "
+                              "under 'nix.settings'")
     values = {key: section[name] for key, section, name in (
         ("kind", runner, "kind"), ("darling", runner, "darling_command"),
-        ("state_dir", data, "state_dir"), ("prefix", data, "prefix")) if name in section}
+        ("state_dir", data, "state_dir"), ("prefix", data, "prefix"),
+        ("min_free", nix_settings, "min-free")) if name in section}
     if not values.get("prefix"):  # "" means <state_dir>/prefix, as in the schema
         values.pop("prefix", None)
     return _settings(values, _CONFIG_KEYS)
@@ -142,11 +153,12 @@ def describe_command(command: str | None) -> str:
 
 
 USAGE = ("usage: darling-nix gate [--config FILE]\n"
-         "       darling-nix gate --runner KIND --prefix DIR --state-dir DIR [--darling PATH]\n")
+         "       darling-nix gate --runner KIND --prefix DIR --state-dir DIR [--darling PATH]"
+         " [--min-free BYTES]\n")
 
 
-def settings_from_argv(argv: list[str]) -> tuple[Runner, str]:
-    """The runner and state directory from `--config FILE`, or from the settings that the
+def settings_from_argv(argv: list[str]) -> Settings:
+    """The gate's settings from `--config FILE`, or from the settings that the
     sshd_config renderer put on the ForceCommand line (then no file is read at all)."""
     if argv[:1] == ["--config"] and len(argv) == 2:
         return read_settings(argv[1])
@@ -167,7 +179,7 @@ def main(argv: list[str]) -> int:
                          "in the prefix if it is one of:\n  " + "\n  ".join(ALLOWED) + "\n")
         return 0
     try:
-        runner, state_dir = settings_from_argv(argv)
+        runner, state_dir, min_free = settings_from_argv(argv)
     except GateUsageError:
         sys.stderr.write(USAGE)
         return EXIT_CONFIG
@@ -185,6 +197,7 @@ def main(argv: list[str]) -> int:
             "Nix remote builds (nix-daemon --stdio, nix-store --serve [--write])\n")
         return EXIT_REFUSED
     _log(state_dir, f"accepted {command!r} for {who}")
+    make_room(runner, min_free, lambda message: _log(state_dir, message))
     try:
         runner.exec(inner)
     except OSError as error:

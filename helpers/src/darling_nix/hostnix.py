@@ -26,17 +26,24 @@ def host_nix_version() -> str:
     return match.group(1)
 
 
-def remote_build(expression: Path, machines: Path, ssh_config: Path, *,
-                 extra_args: tuple[str, ...] = (), timeout: float = 600
-                 ) -> subprocess.CompletedProcess[str]:
-    """nix-build EXPRESSION on the builders in MACHINES only (max-jobs 0), reaching them
-    through the ssh_config alias in SSH_CONFIG. Output paths are on stdout."""
+def remote_build_command(expression: Path, machines: Path, ssh_config: Path,
+                         extra_args: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of nix-build EXPRESSION on the builders in MACHINES only
+    (max-jobs 0), reaching them through the ssh_config alias in SSH_CONFIG."""
     env = {**os.environ, "NIX_SSHOPTS": f"-F {ssh_config}"}
     argv = ["nix-build", str(expression), "--no-out-link", "--max-jobs", "0",
             "--builders", f"@{machines}", "--option", "builders-use-substitutes", "false",
             # Only the builder: no substituter may answer for it.
             "--option", "substituters", "",
             *extra_args]
+    return argv, env
+
+
+def remote_build(expression: Path, machines: Path, ssh_config: Path, *,
+                 extra_args: tuple[str, ...] = (), timeout: float = 600
+                 ) -> subprocess.CompletedProcess[str]:
+    """Run that nix-build and wait. Output paths are on stdout."""
+    argv, env = remote_build_command(expression, machines, ssh_config, extra_args)
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
 

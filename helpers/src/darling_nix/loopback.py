@@ -4,6 +4,7 @@ keys, config file, `prefix init`, `install-nix`, rendered sshd_config, then sshd
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -16,7 +17,7 @@ from . import nixinstall, prefix
 from .config import load_config
 from .fsutil import remove_tree
 from .models import BuilderConfig
-from .render import render_machines, render_ssh_config, render_sshd_config
+from .render import render_known_hosts, render_machines, render_ssh_config, render_sshd_config
 from .runner import runner_for
 from .sshd import Sshd, free_port, generate_key
 from .standin import make_standin_tarball
@@ -28,6 +29,16 @@ SECURE_BASE = Path("/var/lib/darling-nix")
 def secure_tempdir(label: str) -> Path:
     SECURE_BASE.mkdir(mode=0o755, parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{label}-", dir=SECURE_BASE))
+
+
+@dataclass(frozen=True)
+class Client:
+    """How one host reaches the builder: its ssh_config alias and its machines file, and
+    the builder config as that alias sees it."""
+    alias: str
+    ssh_config: Path
+    machines: Path
+    config: BuilderConfig
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,27 @@ class LoopbackBuilder:
     def sshd(self) -> Sshd:
         return Sshd(self.sshd_config, "127.0.0.1", self.config.ssh.port,
                     self.root / "sshd.log")
+
+    @property
+    def client(self) -> Client:
+        """The client the builder was made with (the module's local client)."""
+        return Client(self.config.ssh.host_alias, self.ssh_config, self.machines, self.config)
+
+    def another_client(self, name: str, **ssh: Any) -> Client:
+        """Another alias of this builder, with its own control directory (so it shares no
+        connection with the others) and the ssh settings given (client_identity: another
+        host's key, which must be authorized; port and gate_command: another sshd)."""
+        control_dir = self.root / f"ctl-{name}"
+        control_dir.mkdir(mode=0o700, exist_ok=True)
+        alias = f"{self.config.ssh.host_alias}-{name}"
+        config = dataclasses.replace(self.config, ssh=dataclasses.replace(
+            self.config.ssh, host_alias=alias, control_dir=str(control_dir), **ssh))
+        ssh_config, machines = self.root / f"ssh_config.{name}", self.root / f"machines.{name}"
+        ssh_config.write_text(render_ssh_config(config))
+        machines.write_text(render_machines(config))
+        with (self.config.ssh_dir / "known_hosts").open("a") as known_hosts:
+            known_hosts.write(render_known_hosts(config))  # same host key, another alias
+        return Client(alias, ssh_config, machines, config)
 
     def with_protocol(self, protocol: str) -> Path:
         """A machines file like ours with another store protocol."""

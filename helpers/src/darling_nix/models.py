@@ -183,6 +183,15 @@ class SshConfig:
     control_dir: str = spec(check_path, "directory for the client's shared ssh connections "
                                         "(ControlPath); only the Nix daemon's user may enter it",
                             default="/run/darling-builder-ssh")
+    max_startups: int = spec(check_non_negative, "unauthenticated connections sshd takes at "
+                                                 "once before it starts refusing some "
+                                                 "(MaxStartups' first number; refused all past "
+                                                 "twice that); 0: nix.max_jobs x the number "
+                                                 "of authorized keys + 10", default=0)
+    max_sessions: int = spec(check_non_negative, "sessions one connection may carry (sshd's "
+                                                 "MaxSessions; every build sharing a client's "
+                                                 "connection is one); 0: nix.max_jobs + 10",
+                             default=0)
     gate_command: str = spec(check_safe_text, "ForceCommand of the builder's sshd, taken as is "
                                               "(default: the gate, started by this Python "
                                               "with its settings on the command line)",
@@ -258,6 +267,18 @@ class BuilderConfig:
         return self.ssh.connect_address or self.ssh.listen_addresses[0]
 
     @property
+    def min_free(self) -> int:
+        """nix.settings' min-free in bytes (ours by default): the gate collects garbage
+        before a session when the prefix has less free (space.py)."""
+        from .space import parse_size
+
+        value = self.nix.settings.get("min-free", defaults.MIN_FREE)
+        try:
+            return parse_size(str(value))
+        except ValueError as error:
+            raise ConfigError("nix.settings.min-free", str(error)) from None
+
+    @property
     def gate_command(self) -> str:
         """ssh.gate_command, or the gate started the fast way (gate_entry.py, see there)."""
         if self.ssh.gate_command:
@@ -266,7 +287,7 @@ class BuilderConfig:
         check_path("(this Python)", sys.executable)
         check_path("(the gate's entry)", str(entry))
         settings = f"--runner {self.runner.kind} --prefix {self.prefix_path} " \
-                   f"--state-dir {self.state_dir}"
+                   f"--state-dir {self.state_dir} --min-free {self.min_free}"
         if self.runner.kind == "darling":
             settings += f" --darling {self.runner.darling_command}"
         return f"{sys.executable} -I -S {entry} {settings}"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import jinja2
 
+from . import defaults
+from .limits import sshd_limits
 from .models import BuilderConfig, ConfigError, ConfigValue, check_pubkey
 
 KINDS = ("nix-conf", "sshd-config", "ssh-config", "known-hosts", "machines", "authorized-keys")
@@ -46,6 +48,11 @@ def nix_settings(config: BuilderConfig) -> dict[str, str]:
         "cores": nix.cores,
         # Offline by default; the host sends whatever the build needs.
         "substituters": [],
+        # Garbage-collect the prefix's store when it runs short of space: every path in it
+        # came from a client or went back to one. A copy cut short by a full disk leaves a
+        # partial, unregistered path behind, and without this every later build fails too.
+        "min-free": defaults.MIN_FREE,
+        "max-free": defaults.MAX_FREE,
     }
     if nix.systems[1:]:
         settings["extra-platforms"] = nix.systems[1:]
@@ -87,6 +94,16 @@ def authorized_key_lines(config: BuilderConfig) -> list[str]:
     return keys
 
 
+def authorized_client_count(config: BuilderConfig) -> int:
+    """How many keys may log in, for sizing sshd's limits. A key file that cannot be read
+    yet (sshd-config rendered before the keys exist) counts as one key: refusing it is
+    the job of authorized-keys rendering, which writes the file sshd reads."""
+    try:
+        return len(authorized_key_lines(config))
+    except ConfigError:
+        return len(config.ssh.authorized_keys) + len(config.ssh.authorized_keys_files)
+
+
 def _header(config: BuilderConfig) -> str:
     return config.source or "the builder config"
 
@@ -105,6 +122,7 @@ def render_sshd_config(config: BuilderConfig) -> str:
         authorized_keys=config.authorized_keys_path,
         user=config.user,
         gate_command=config.gate_command,
+        limits=sshd_limits(config, clients=authorized_client_count(config)),
     )
 
 
