@@ -42,6 +42,10 @@ class Runner:
         """The host environment for that argv."""
         raise NotImplementedError
 
+    def running(self) -> bool:
+        """Whether something holds the prefix that host-side writes into it would bypass."""
+        return False
+
     def stop(self) -> None:
         """Stop whatever keeps the prefix busy, so the host may write into it."""
 
@@ -95,19 +99,38 @@ class DarlingRunner(Runner):
 
     def create_prefix(self) -> None:
         # Darling lays out a prefix itself on first use; one made by hand would lack its tree.
+        # It makes only the last directory of the path ("Cannot create ...: No such file").
+        os.makedirs(os.path.dirname(os.path.abspath(self.prefix)), exist_ok=True)
         self.run(["/usr/bin/true"], check=True)
         self.stop()
 
-    def running(self) -> bool:
-        """Whether the prefix's container is up: darling's own test (<prefix>/.init.pid names a
-        live process called darlingserver)."""
+    def _server(self) -> tuple[int, str] | None:
+        """The prefix's darlingserver as darling's own test finds it (<prefix>/.init.pid names
+        a process called darlingserver): its pid and state (R, S, ..., Z for a zombie)."""
         try:
             with open(f"{self.prefix}/.init.pid") as pid_file:
                 pid = int(pid_file.read().strip())
-            with open(f"/proc/{pid}/comm") as comm:
-                return comm.read().strip() == "darlingserver"
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read()
         except (OSError, ValueError):
-            return False
+            return None
+        name, _, rest = fields.partition(" (")[2].rpartition(") ")
+        return (pid, rest[:1]) if name == "darlingserver" else None
+
+    def running(self) -> bool:
+        """Whether the prefix's container is up."""
+        server = self._server()
+        return server is not None and server[1] != "Z"
+
+    def _wait_until_gone(self, timeout: float = 10.0) -> None:
+        """`darling shutdown` only SIGKILLs darlingserver; until its parent has reaped it,
+        darling still finds it, tries to join its namespaces and fails ("Cannot open mnt
+        namespace file"). So wait for it to vanish, as long as TIMEOUT allows."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self._server() is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def start(self) -> None:
         # darlingserver inherits the stdio of the `darling` call that starts the container and
@@ -116,6 +139,7 @@ class DarlingRunner(Runner):
         if not self.running():
             import subprocess
 
+            self._wait_until_gone()  # a container still shutting down cannot be restarted
             subprocess.run([self.darling, "shell", "/usr/bin/true"], env=self.environment(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
@@ -126,6 +150,7 @@ class DarlingRunner(Runner):
         subprocess.run([self.darling, "shutdown"], env=self.environment(), check=False,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+        self._wait_until_gone()
 
 
 # Fixed script; mount, the prefix and the argv arrive as positional parameters, never as code.
