@@ -33,8 +33,8 @@ def dsclattr(prefix: Shims, path: str, key: str) -> str:
     return "\n".join(f[1] if len(f) > 1 else "" for f in fields)
 
 
-def install(prefix: Shims) -> list[str]:
-    """One installer run; returns the writes it made."""
+def install(prefix: Shims, users: int = USERS) -> list[str]:
+    """One installer run creating USERS build users; returns the writes it made."""
     writes: list[str] = []
 
     def write(*args: str) -> None:
@@ -49,7 +49,7 @@ def install(prefix: Shims) -> list[str]:
         assert int(dsclattr(prefix, f"/Groups/{GROUP}", "PrimaryGroupID")) == int(GID)
 
     # create_build_user_for_core
-    for core in range(1, USERS + 1):
+    for core in range(1, users + 1):
         user, uid = f"_nixbld{core}", str(FIRST_UID + core - 1)
         path = f"/Users/{user}"
         if prefix.run("dscl", ".", "-read", path).returncode != 0:
