@@ -42,6 +42,10 @@ def select(
     state["selected"] = _Selected(Accounts(etc_dir(builder.prefix_path)), runner_for(builder))
 
 
+def _accounts() -> Accounts:
+    return state["selected"].accounts
+
+
 def _apply(change: bool, done: str, nothing: str) -> None:
     typer.echo(done if change else nothing)
 
@@ -63,7 +67,7 @@ def _run(operation: str, call: Callable[[], bool]) -> bool:
 @app.command("list")
 def list_(json: JsonOption = False) -> None:
     """List users and groups."""
-    accounts = state["selected"].accounts
+    accounts = _accounts()
     users, groups = accounts.users(), accounts.groups()
     if json:
         print_json({"users": [asdict(u) for u in users],
@@ -86,28 +90,28 @@ def add_user(
 ) -> None:
     """Add a user (no change when the same entry exists)."""
     user = User(name, uid, gid, gecos=real_name, home=home, shell=shell)
-    changed = _run(f"add user {name}", lambda: state["selected"].accounts.add_user(user))
+    changed = _run(f"add user {name}", lambda: _accounts().add_user(user))
     _apply(changed, f"added user {name}", f"user {name} already present")
 
 
 @app.command("remove-user")
 def remove_user(name: str) -> None:
     """Remove a user and its group memberships (no change when absent)."""
-    changed = _run(f"remove user {name}", lambda: state["selected"].accounts.remove_user(name))
+    changed = _run(f"remove user {name}", lambda: _accounts().remove_user(name))
     _apply(changed, f"removed user {name}", f"no user {name}")
 
 
 @app.command("add-group")
 def add_group(name: str, gid: Annotated[int, typer.Option(help="Group id.")]) -> None:
     """Add a group (no change when the same entry exists)."""
-    changed = _run(f"add group {name}", lambda: state["selected"].accounts.add_group(Group(name, gid)))
+    changed = _run(f"add group {name}", lambda: _accounts().add_group(Group(name, gid)))
     _apply(changed, f"added group {name}", f"group {name} already present")
 
 
 @app.command("remove-group")
 def remove_group(name: str) -> None:
     """Remove a group (no change when absent)."""
-    changed = _run(f"remove group {name}", lambda: state["selected"].accounts.remove_group(name))
+    changed = _run(f"remove group {name}", lambda: _accounts().remove_group(name))
     _apply(changed, f"removed group {name}", f"no group {name}")
 
 
@@ -115,7 +119,7 @@ def remove_group(name: str) -> None:
 def add_member(group: str, user: str) -> None:
     """Make USER a member of GROUP."""
     changed = _run(f"add {user} to {group}",
-                   lambda: state["selected"].accounts.set_membership(group, user, True))
+                   lambda: _accounts().set_membership(group, user, True))
     _apply(changed, f"added {user} to {group}", f"{user} already in {group}")
 
 
@@ -123,5 +127,5 @@ def add_member(group: str, user: str) -> None:
 def remove_member(group: str, user: str) -> None:
     """Remove USER from GROUP."""
     changed = _run(f"remove {user} from {group}",
-                   lambda: state["selected"].accounts.set_membership(group, user, False))
+                   lambda: _accounts().set_membership(group, user, False))
     _apply(changed, f"removed {user} from {group}", f"{user} not in {group}")
