@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from hostile import REFUSED_TEMPLATES, attack, short_id
 
 from darling_nix.loopback import LoopbackBuilder
 
@@ -23,18 +25,18 @@ def gate(builder: LoopbackBuilder, command: str | None, stdin: bytes = b""
                           capture_output=True, timeout=60)
 
 
-@pytest.mark.parametrize("command", [None, "", "bash", "nix-daemon --stdio; id", "sh -c id",
-                                     "nix-store --serve --write && id", "nix-daemon  --stdio",
-                                     "nix-daemon --stdio\nid", "nix-store --serve --write --x",
-                                     "x" * 10240])
-def test_refused_with_one_line_and_logged(builder: LoopbackBuilder, command: str | None) -> None:
+@pytest.mark.parametrize("template", [None, *REFUSED_TEMPLATES], ids=short_id)
+def test_refused_with_one_line_and_logged(builder: LoopbackBuilder, template: str | None,
+                                          tmp_path: Path) -> None:
     log = builder.config.state_path / "gate.log"
     before = log.read_text() if log.exists() else ""
-    result = gate(builder, command)
+    marker = tmp_path / "ran"
+    result = gate(builder, None if template is None else attack(template, str(marker)))
     assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith("darling-nix gate: refused")
     assert result.stdout == b""
+    assert not marker.exists()
     new = log.read_text()[len(before):].splitlines()
     assert len(new) == 1 and "refused" in new[0] and "127.0.0.9" in new[0]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from hostile import REFUSED_TEMPLATES, attack, short_id
 
 from darling_nix.loopback import LoopbackBuilder
 from darling_nix.sshd import generate_key
@@ -66,13 +67,11 @@ def test_password_login_is_impossible_with_openssh(live_builder: LoopbackBuilder
     assert result.returncode == 255 and "Permission denied (publickey)" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["bash", "nix-daemon --stdio; touch {m}", "sh -c 'touch {m}'",
-                                     "nix-store --serve --write && touch {m}",
-                                     "nix-store --version\ntouch {m}", "touch {m} " + "j" * 10240])
+@pytest.mark.parametrize("template", REFUSED_TEMPLATES, ids=short_id)
 def test_commands_outside_the_allowlist_run_nothing(live_builder: LoopbackBuilder,
-                                                    tmp_path: Path, command: str) -> None:
+                                                    tmp_path: Path, template: str) -> None:
     marker = tmp_path / "ran"
-    result = ssh(live_builder, command.format(m=marker))
+    result = ssh(live_builder, attack(template, str(marker)))
     assert result.returncode == 1
     assert "darling-nix gate: refused" in result.stderr
     assert not marker.exists()

@@ -36,6 +36,21 @@ acc_die() {
     exit "$_acc_status"
 }
 
+# The programs the account shims run besides shell builtins.  A prefix that
+# lacks one (a Darling built without file_cmds, text_cmds or awk) gets one
+# line naming all that are missing, not a failure halfway through a change
+# (without mkdir the lock loop would spin and report a timeout).
+ACC_TOOLS='awk cat chmod id mkdir mv rm rmdir sleep sort tr'
+acc_need_tools() {
+    _acc_missing=
+    for _acc_t in $ACC_TOOLS; do
+        command -v "$_acc_t" >/dev/null 2>&1 || _acc_missing="$_acc_missing $_acc_t"
+    done
+    [ -z "$_acc_missing" ] ||
+        acc_die 1 "$ACC_PROG: missing programs:$_acc_missing (the darling-nix shims need them)"
+}
+acc_need_tools
+
 # --- validation -------------------------------------------------------------
 
 # Account names: [A-Za-z_][A-Za-z0-9_.-]*, at most 255 bytes.

@@ -18,6 +18,9 @@ SHIMS = REPO / "shims"
 SHELLS = ("dash", "bash")
 ACCOUNT_SHIMS = ("dscl", "dseditgroup", "sysadminctl")
 ALL_SHIMS = (*ACCOUNT_SHIMS, "diskutil", "sandbox-exec")
+# The programs the shims run besides shell builtins (docs/shims.md): a prefix needs all of
+# them (test_shim_tools.py runs the shims with nothing else on PATH).
+TOOLS = ("awk", "cat", "chmod", "df", "id", "mkdir", "mv", "rm", "rmdir", "sleep", "sort", "tr")
 
 # What Darling's first run writes: root and the invoking user; wheel and the
 # user's group (DESIGN.md), plus a comment and a line that does not parse.

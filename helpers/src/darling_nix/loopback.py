@@ -1,6 +1,7 @@
-"""A temporary builder on loopback with the stand-in runner: the demo's, the tests' and
-the benchmarks' builder. It goes through the same steps as the NixOS module's units:
-keys, config file, `prefix init`, `install-nix`, rendered sshd_config, then sshd."""
+"""A temporary builder on loopback, with the stand-in runner unless told otherwise: the
+demo's, the tests' and the benchmarks' builder. It goes through the same steps as the NixOS
+module's units: keys, config file, `prefix init`, `install-nix`, rendered sshd_config, then
+sshd."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .config import load_config
 from .fsutil import remove_tree
 from .models import BuilderConfig
 from .render import render_known_hosts, render_machines, render_ssh_config, render_sshd_config
-from .runner import runner_for
+from .runner import Runner, runner_for
 from .sshd import Sshd, free_port, generate_key
 from .standin import make_standin_tarball
 
@@ -87,16 +88,22 @@ class LoopbackBuilder:
         return other
 
 
+# Puts a Nix into a prepared prefix; for prefixes where the Linux stand-in tarball cannot run.
+NixInstaller = Callable[[BuilderConfig, Runner], None]
+
+
 def create(root: Path, report: Callable[[str], None],
            tarball: tuple[Path, str] | None = None,
-           overrides: dict[str, Any] | None = None) -> LoopbackBuilder:
-    """Set up a builder under ROOT (a directory sshd's StrictModes accepts)."""
+           overrides: dict[str, Any] | None = None,
+           install_nix: NixInstaller | None = None) -> LoopbackBuilder:
+    """Set up a builder under ROOT (a directory sshd's StrictModes accepts). Nix comes from
+    TARBALL (default: the stand-in tarball, made here) unless INSTALL_NIX puts it in."""
     state = root / "state"
     ssh_dir = state / "ssh"
     generate_key(ssh_dir / "ssh_host_ed25519_key", "darling-nix-builder-host")
     generate_key(ssh_dir / "client_ed25519_key", "darling-nix-client")
     report("generated the builder's host key and a client key")
-    if tarball is None:
+    if tarball is None and install_nix is None:
         tarball = make_standin_tarball(root)
         report(f"made a stand-in Nix tarball {tarball[0].name}")
     config_file = root / "config.json"
@@ -112,8 +119,9 @@ def create(root: Path, report: Callable[[str], None],
             "host_alias": f"darling-builder-{os.getpid()}",
             "control_dir": str(root / "ctl"),
         },
-        "nix": {"tarball": str(tarball[0]), "tarball_sha256": tarball[1]},
     }
+    if tarball is not None:
+        settings["nix"] = {"tarball": str(tarball[0]), "tarball_sha256": tarball[1]}
     for section, values in (overrides or {}).items():
         if isinstance(values, dict):
             settings.setdefault(section, {}).update(values)
@@ -125,8 +133,11 @@ def create(root: Path, report: Callable[[str], None],
     runner = runner_for(config)
     prefix.init(config, runner, lambda line: None)
     report(f"prepared the prefix {config.prefix_path}")
-    nixinstall.install(config, runner, Path(config.nix.tarball), config.nix.tarball_sha256,
-                       lambda line: None)
+    if install_nix is None:
+        nixinstall.install(config, runner, Path(config.nix.tarball), config.nix.tarball_sha256,
+                           lambda line: None)
+    else:
+        install_nix(config, runner)
     report("installed Nix into the prefix")
     files = {
         "sshd_config": render_sshd_config(config),

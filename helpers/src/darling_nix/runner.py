@@ -95,6 +95,8 @@ class DarlingRunner(Runner):
 
     def create_prefix(self) -> None:
         # Darling lays out a prefix itself on first use; one made by hand would lack its tree.
+        # It makes only the last directory of the path ("Cannot create ...: No such file").
+        os.makedirs(os.path.dirname(os.path.abspath(self.prefix)), exist_ok=True)
         self.run(["/usr/bin/true"], check=True)
         self.stop()
 

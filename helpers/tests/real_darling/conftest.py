@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-# pytest runs with --import-mode=importlib: make darling_support importable by the tests.
+# pytest runs with --import-mode=importlib: make darling_support, and the shim tests' call
+# forms (tests/shims), importable by the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests" / "shims"))
 
 from darling_support import darling_missing, new_prefix
 

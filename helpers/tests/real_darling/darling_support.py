@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from darling_nix.cli.darling_cmds import shared_source
 from darling_nix.darlingbuild import TOOLS, Installed
+from darling_nix.darwincc import DarwinToolchain
 from darling_nix.fsutil import remove_tree
 from darling_nix.runner import DarlingRunner
 
-REGRESS = Path(__file__).resolve().parents[3] / "pkgs" / "darling" / "regress"
+HERE = Path(__file__).resolve().parent
+REGRESS = HERE.parents[2] / "pkgs" / "darling" / "regress"
 # Inside the prefix the host's root is mounted here.
 SYSTEM_ROOT = "/Volumes/SystemRoot"
+# Where a prefix finds programs: the layout of Darling's prefix template.
+PROGRAM_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin")
 
 
 def darling_missing() -> str:
@@ -34,13 +40,52 @@ def inside(path: Path) -> str:
     return SYSTEM_ROOT + str(path.resolve())
 
 
-def new_prefix(installed: Installed) -> Iterator[DarlingRunner]:
-    """A fresh prefix with its container started; shut down and removed afterwards."""
+def missing_programs(installed: Installed, names: Iterable[str]) -> list[str]:
+    """Those of NAMES that no program directory of the install's prefix template holds."""
+    template = Path(installed.install) / "libexec" / "darling"
+    return [name for name in names
+            if not any((template / directory / name).exists() for directory in PROGRAM_DIRS)]
+
+
+def build_probe(toolchain: DarwinToolchain, name: str, out_dir: Path) -> Path:
+    """HERE/NAME.c compiled as a Mach-O program OUT_DIR/NAME."""
+    return toolchain.build([HERE / f"{name}.c"], out_dir / name,
+                           cflags=["-Wall", "-Werror", "-Wno-nullability-completeness"])
+
+
+def darling_runner_settings(installed: Installed) -> dict[str, str]:
+    """The config's `runner` section for INSTALLED."""
+    return {"kind": "darling", "darling_command": installed.darling}
+
+
+@contextlib.contextmanager
+def _scratch(installed: Installed, prefix: str) -> Iterator[tuple[Path, DarlingRunner]]:
+    """A scratch directory and a runner for the prefix at PREFIX under it; the container is
+    shut down and the directory removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="darling-nix-prefix-", dir="/var/tmp"))
-    runner = DarlingRunner(root / "prefix", installed.darling)
-    runner.create_prefix()
+    runner = DarlingRunner(root / prefix, installed.darling)
     try:
-        yield runner
+        yield root, runner
     finally:
         runner.stop()
         remove_tree(root)
+
+
+def new_prefix(installed: Installed) -> Iterator[DarlingRunner]:
+    """A fresh prefix with its container started; shut down and removed afterwards."""
+    with _scratch(installed, "prefix") as (_, runner):
+        runner.create_prefix()
+        yield runner
+
+
+@contextlib.contextmanager
+def darling_config(installed: Installed, **settings: object
+                   ) -> Iterator[tuple[Path, DarlingRunner]]:
+    """A builder config file (SETTINGS, the Darling runner, a scratch state_dir) and the
+    runner of its prefix, which does not exist yet."""
+    with _scratch(installed, "state/prefix") as (root, runner):
+        config = root / "config.json"
+        config.write_text(json.dumps({"state_dir": str(root / "state"),
+                                      "runner": darling_runner_settings(installed),
+                                      **settings}))
+        yield config, runner

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +12,20 @@ import typer
 from ..accounts import Accounts, AccountsError, Group, User
 from ..fsutil import LockTimeout
 from ..prefix import etc_dir
-from .common import DEFAULT_CONFIG, EXIT_USAGE, JsonOption, fail, load, print_json
+from ..runner import Runner, runner_for
+from .common import DEFAULT_CONFIG, EXIT_FAILED, EXIT_USAGE, JsonOption, fail, load, print_json
 
 app = typer.Typer(help="List and edit the prefix's users and groups (passwd, master.passwd, "
                        "group under <prefix>/private/etc).", no_args_is_help=True)
-state: dict[str, Accounts] = {}
+
+
+@dataclass
+class _Selected:
+    accounts: Accounts
+    runner: Runner | None  # the config's runner; None with --etc (the caller's business)
+
+
+state: dict[str, _Selected] = {}
 
 
 @app.callback()
@@ -26,7 +35,15 @@ def select(
     etc: Annotated[Path | None, typer.Option(help="Work on this etc directory instead "
                                              "(a prefix's private/etc).")] = None,
 ) -> None:
-    state["accounts"] = Accounts(etc if etc else etc_dir(load(config).prefix_path))
+    if etc:
+        state["selected"] = _Selected(Accounts(etc), None)
+        return
+    builder = load(config)
+    state["selected"] = _Selected(Accounts(etc_dir(builder.prefix_path)), runner_for(builder))
+
+
+def _accounts() -> Accounts:
+    return state["selected"].accounts
 
 
 def _apply(change: bool, done: str, nothing: str) -> None:
@@ -34,6 +51,13 @@ def _apply(change: bool, done: str, nothing: str) -> None:
 
 
 def _run(operation: str, call: Callable[[], bool]) -> bool:
+    runner = state["selected"].runner
+    if runner is not None and runner.running():
+        # Measured: a file replaced in the prefix (the overlay's upperdir) under a running
+        # container is not what programs inside read; it is seen only after a restart.
+        fail(f"{operation}: the prefix's Darling container is running and would not see the "
+             "change; stop the builder first, or make it inside the prefix with "
+             "`darling-nix exec -- dscl ...`", EXIT_FAILED)
     try:
         return call()
     except (AccountsError, LockTimeout) as error:
@@ -43,7 +67,7 @@ def _run(operation: str, call: Callable[[], bool]) -> bool:
 @app.command("list")
 def list_(json: JsonOption = False) -> None:
     """List users and groups."""
-    accounts = state["accounts"]
+    accounts = _accounts()
     users, groups = accounts.users(), accounts.groups()
     if json:
         print_json({"users": [asdict(u) for u in users],
@@ -66,28 +90,28 @@ def add_user(
 ) -> None:
     """Add a user (no change when the same entry exists)."""
     user = User(name, uid, gid, gecos=real_name, home=home, shell=shell)
-    changed = _run(f"add user {name}", lambda: state["accounts"].add_user(user))
+    changed = _run(f"add user {name}", lambda: _accounts().add_user(user))
     _apply(changed, f"added user {name}", f"user {name} already present")
 
 
 @app.command("remove-user")
 def remove_user(name: str) -> None:
     """Remove a user and its group memberships (no change when absent)."""
-    changed = _run(f"remove user {name}", lambda: state["accounts"].remove_user(name))
+    changed = _run(f"remove user {name}", lambda: _accounts().remove_user(name))
     _apply(changed, f"removed user {name}", f"no user {name}")
 
 
 @app.command("add-group")
 def add_group(name: str, gid: Annotated[int, typer.Option(help="Group id.")]) -> None:
     """Add a group (no change when the same entry exists)."""
-    changed = _run(f"add group {name}", lambda: state["accounts"].add_group(Group(name, gid)))
+    changed = _run(f"add group {name}", lambda: _accounts().add_group(Group(name, gid)))
     _apply(changed, f"added group {name}", f"group {name} already present")
 
 
 @app.command("remove-group")
 def remove_group(name: str) -> None:
     """Remove a group (no change when absent)."""
-    changed = _run(f"remove group {name}", lambda: state["accounts"].remove_group(name))
+    changed = _run(f"remove group {name}", lambda: _accounts().remove_group(name))
     _apply(changed, f"removed group {name}", f"no group {name}")
 
 
@@ -95,7 +119,7 @@ def remove_group(name: str) -> None:
 def add_member(group: str, user: str) -> None:
     """Make USER a member of GROUP."""
     changed = _run(f"add {user} to {group}",
-                   lambda: state["accounts"].set_membership(group, user, True))
+                   lambda: _accounts().set_membership(group, user, True))
     _apply(changed, f"added {user} to {group}", f"{user} already in {group}")
 
 
@@ -103,5 +127,5 @@ def add_member(group: str, user: str) -> None:
 def remove_member(group: str, user: str) -> None:
     """Remove USER from GROUP."""
     changed = _run(f"remove {user} from {group}",
-                   lambda: state["accounts"].set_membership(group, user, False))
+                   lambda: _accounts().set_membership(group, user, False))
     _apply(changed, f"removed {user} from {group}", f"{user} not in {group}")
