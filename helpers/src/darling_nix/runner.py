@@ -48,6 +48,10 @@ class Runner:
     def start(self) -> None:
         """Start whatever the prefix needs running before a command, detached from our stdio."""
 
+    def running(self) -> bool:
+        """Whether something keeps the prefix busy (the host must not write into it then)."""
+        return False
+
     def create_prefix(self) -> None:
         """Create an empty prefix the way its runtime expects to find it."""
         os.makedirs(self.prefix, exist_ok=True)
@@ -126,7 +130,7 @@ class DarlingRunner(Runner):
             pass
 
     def running(self) -> bool:
-        return self._server_pid() is not None
+        return self._server_pid() is not None  # a live darlingserver
 
     def start(self) -> None:
         # darlingserver inherits the stdio of the `darling` call that starts the container and
