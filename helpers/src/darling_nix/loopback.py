@@ -14,8 +14,8 @@ from typing import Any
 
 from . import nixinstall, prefix
 from .config import load_config
-from .fsutil import remove_tree
 from .models import BuilderConfig
+from .removal import remove_tree
 from .render import render_machines, render_ssh_config, render_sshd_config
 from .runner import runner_for
 from .sshd import Sshd, free_port, generate_key

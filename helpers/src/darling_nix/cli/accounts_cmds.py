@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from ..accounts import Accounts, AccountsError, Group, User
-from ..fsutil import LockTimeout
+from ..dirlock import LockTimeout
 from ..prefix import etc_dir
 from .common import DEFAULT_CONFIG, EXIT_USAGE, JsonOption, fail, load, print_json
 
 app = typer.Typer(help="List and edit the prefix's users and groups (passwd, master.passwd, "
                        "group under <prefix>/private/etc).", no_args_is_help=True)
 state: dict[str, Accounts] = {}
+T = TypeVar("T")
 
 
 @app.callback()
@@ -33,7 +34,7 @@ def _apply(change: bool, done: str, nothing: str) -> None:
     typer.echo(done if change else nothing)
 
 
-def _run(operation: str, call: Callable[[], bool]) -> bool:
+def _run(operation: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except (AccountsError, LockTimeout) as error:
@@ -44,7 +45,7 @@ def _run(operation: str, call: Callable[[], bool]) -> bool:
 def list_(json: JsonOption = False) -> None:
     """List users and groups."""
     accounts = state["accounts"]
-    users, groups = accounts.users(), accounts.groups()
+    users, groups = _run("list", lambda: (accounts.users(), accounts.groups()))
     if json:
         print_json({"users": [asdict(u) for u in users],
                     "groups": [{**asdict(g), "members": list(g.members)} for g in groups]})
