@@ -42,37 +42,29 @@ def etc(tmp_path: Path) -> Path:
     return seed(tmp_path / "prefix")
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({"state_dir": str(tmp_path / "state"),
-                                       "prefix": str(tmp_path / "prefix")}))
-    return config_file
-
-
-def accounts(cli: Any, config: Path, *args: str) -> Any:
-    return cli("accounts", "--config", str(config), *args, timeout=60)
+def accounts(cli: Any, prefix_config: Path, *args: str) -> Any:
+    return cli("accounts", "--config", str(prefix_config), *args, timeout=60)
 
 
 # A user only passwd has ---------------------------------------------------------------
 
-def test_uid_of_a_passwd_only_user_is_taken(etc: Path, config: Path, cli: Any) -> None:
+def test_uid_of_a_passwd_only_user_is_taken(etc: Path, prefix_config: Path, cli: Any) -> None:
     before = files(etc)
-    result = accounts(cli, config, "add-user", "other", "--uid", "700", "--gid", "20")
+    result = accounts(cli, prefix_config, "add-user", "other", "--uid", "700", "--gid", "20")
     assert_refused(result, "uid 700 is already used by 'ponly'")
     assert files(etc) == before
 
 
-def test_passwd_only_user_is_not_replaced(etc: Path, config: Path, cli: Any) -> None:
+def test_passwd_only_user_is_not_replaced(etc: Path, prefix_config: Path, cli: Any) -> None:
     before = files(etc)
-    result = accounts(cli, config, "add-user", "ponly", "--uid", "701", "--gid", "20")
+    result = accounts(cli, prefix_config, "add-user", "ponly", "--uid", "701", "--gid", "20")
     assert_refused(result, "user 'ponly' already exists with uid 700")
     assert files(etc) == before
 
 
-def test_passwd_only_user_added_again_as_it_is_completes_master(etc: Path, config: Path,
+def test_passwd_only_user_added_again_as_it_is_completes_master(etc: Path, prefix_config: Path,
                                                                cli: Any) -> None:
-    result = accounts(cli, config, "add-user", "ponly", "--uid", "700", "--gid", "20",
+    result = accounts(cli, prefix_config, "add-user", "ponly", "--uid", "700", "--gid", "20",
                       "--home", "/Users/ponly", "--shell", "/bin/sh", "--real-name",
                       "Passwd Only")
     assert result.returncode == 0, result.stderr
@@ -81,16 +73,17 @@ def test_passwd_only_user_added_again_as_it_is_completes_master(etc: Path, confi
         "ponly:*:700:20::0:0:Passwd Only:/Users/ponly:/bin/sh\n")
 
 
-def test_passwd_only_user_is_listed(etc: Path, config: Path, cli: Any) -> None:
-    listing = json.loads(accounts(cli, config, "list", "--json").stdout)
+def test_passwd_only_user_is_listed(etc: Path, prefix_config: Path, cli: Any) -> None:
+    listing = json.loads(accounts(cli, prefix_config, "list", "--json").stdout)
     assert [u["uid"] for u in listing["users"] if u["name"] == "ponly"] == [700]
 
 
-def test_master_user_whose_passwd_line_differs(tmp_path: Path, config: Path, cli: Any) -> None:
+def test_master_user_whose_passwd_line_differs(tmp_path: Path, prefix_config: Path,
+                                               cli: Any) -> None:
     etc = seed(tmp_path / "prefix", MASTER + "m:*:800:20::0:0::/var/empty:/usr/bin/false\n",
                PASSWD + "m:*:801:20::/var/empty:/usr/bin/false\n")
     before = files(etc)
-    result = accounts(cli, config, "add-user", "m", "--uid", "800", "--gid", "20")
+    result = accounts(cli, prefix_config, "add-user", "m", "--uid", "800", "--gid", "20")
     assert_refused(result, "already exists with uid 801")
     assert files(etc) == before
 
@@ -98,7 +91,7 @@ def test_master_user_whose_passwd_line_differs(tmp_path: Path, config: Path, cli
 # Links planted in the prefix ----------------------------------------------------------
 
 @pytest.mark.parametrize("where", ["private/etc", "private", "the prefix itself"])
-def test_directory_that_is_a_link_out_is_refused(tmp_path: Path, config: Path, cli: Any,
+def test_directory_that_is_a_link_out_is_refused(tmp_path: Path, prefix_config: Path, cli: Any,
                                                  sentinel: Sentinel, where: str) -> None:
     prefix = tmp_path / "prefix"
     seed(prefix)
@@ -106,9 +99,9 @@ def test_directory_that_is_a_link_out_is_refused(tmp_path: Path, config: Path, c
                "the prefix itself": prefix}[where]
     planted.rename(tmp_path / "moved")
     planted.symlink_to(sentinel.root / "dir")
-    result = accounts(cli, config, "add-user", "x", "--uid", "900", "--gid", "20")
+    result = accounts(cli, prefix_config, "add-user", "x", "--uid", "900", "--gid", "20")
     assert_refused(result, "symbolic link")
-    assert_refused(accounts(cli, config, "list"), "symbolic link")
+    assert_refused(accounts(cli, prefix_config, "list"), "symbolic link")
     sentinel.assert_unchanged()
 
 
@@ -129,7 +122,7 @@ def test_etc_link_elsewhere_is_refused(tmp_path: Path, sentinel: Sentinel, cli: 
 
 
 @pytest.mark.parametrize("target", ["the sentinel's file", "/dev/zero", "a FIFO"])
-def test_account_file_that_is_not_a_file_is_refused(etc: Path, config: Path, cli: Any,
+def test_account_file_that_is_not_a_file_is_refused(etc: Path, prefix_config: Path, cli: Any,
                                                     sentinel: Sentinel, target: str) -> None:
     master = etc / "master.passwd"
     master.unlink()
@@ -138,9 +131,9 @@ def test_account_file_that_is_not_a_file_is_refused(etc: Path, config: Path, cli
     else:
         master.symlink_to(sentinel.root / "file" if target.startswith("the") else target)
     words = "not a regular file" if target == "a FIFO" else "symbolic link"
-    assert_refused(accounts(cli, config, "add-user", "x", "--uid", "900", "--gid", "20"),
+    assert_refused(accounts(cli, prefix_config, "add-user", "x", "--uid", "900", "--gid", "20"),
                    str(master), words)
-    assert_refused(accounts(cli, config, "list"), words)
+    assert_refused(accounts(cli, prefix_config, "list"), words)
     sentinel.assert_unchanged()
 
 
@@ -192,7 +185,7 @@ CORRUPT = [
 
 @pytest.mark.parametrize(("name", "line", "number", "problem"), CORRUPT,
                          ids=[c[3] for c in CORRUPT])
-def test_corrupt_line_is_named_and_nothing_is_written(etc: Path, config: Path, cli: Any,
+def test_corrupt_line_is_named_and_nothing_is_written(etc: Path, prefix_config: Path, cli: Any,
                                                       name: str, line: bytes, number: int,
                                                       problem: str) -> None:
     with (etc / name).open("ab") as stream:
@@ -200,17 +193,18 @@ def test_corrupt_line_is_named_and_nothing_is_written(etc: Path, config: Path, c
     before = files(etc)
     for args in (("add-user", "x", "--uid", "900", "--gid", "20"), ("add-group", "g",
                                                                     "--gid", "900"), ("list",)):
-        assert_refused(accounts(cli, config, *args), f"{etc / name}:{number}:", problem)
+        assert_refused(accounts(cli, prefix_config, *args), f"{etc / name}:{number}:", problem)
     assert files(etc) == before
     assert not (etc / ".accounts.lock").exists()
 
 
-def test_macos_special_ids_are_kept_not_refused(tmp_path: Path, config: Path, cli: Any) -> None:
+def test_macos_special_ids_are_kept_not_refused(tmp_path: Path, prefix_config: Path,
+                                                cli: Any) -> None:
     """macOS's nobody (-2) and nogroup (-1): well formed, kept in place, never entries."""
     nobody = "nobody:*:-2:-2::0:0:Unprivileged User:/var/empty:/usr/bin/false\n"
     etc = seed(tmp_path / "prefix", MASTER + nobody, PASSWD, GROUP + "nogroup:*:-1:\n")
-    result = accounts(cli, config, "add-user", "x", "--uid", "900", "--gid", "20")
+    result = accounts(cli, prefix_config, "add-user", "x", "--uid", "900", "--gid", "20")
     assert result.returncode == 0, result.stderr
     assert (etc / "master.passwd").read_text().startswith(MASTER + nobody)
-    listing = json.loads(accounts(cli, config, "list", "--json").stdout)
+    listing = json.loads(accounts(cli, prefix_config, "list", "--json").stdout)
     assert "nobody" not in [u["name"] for u in listing["users"]]

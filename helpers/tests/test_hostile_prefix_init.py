@@ -5,7 +5,6 @@ written through."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,54 +12,41 @@ from typing import Any
 import pytest
 from sentinel import Sentinel, assert_refused
 
-from darling_nix import prefix
-from darling_nix.config import load_config
-from darling_nix.runner import runner_for
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    """An initialised prefix at <tmp>/prefix (the sentinel is <tmp>/outside)."""
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({
-        "state_dir": str(tmp_path / "state"), "prefix": str(tmp_path / "prefix"),
-        "user": "root", "group": "root", "runner": {"kind": "namespace"}}))
-    loaded = load_config(config_file)
-    prefix.init(loaded, runner_for(loaded), lambda line: None)
-    return config_file
-
 
 @pytest.mark.parametrize("where", ["private/etc", "private/etc/nix", "usr/bin", "usr",
                                    "nix/var/nix"])
-def test_directory_replaced_by_a_link_is_refused(config: Path, tmp_path: Path, cli: Any,
-                                                 sentinel: Sentinel, where: str) -> None:
+def test_directory_replaced_by_a_link_is_refused(initialised_config: Path, tmp_path: Path,
+                                                 cli: Any, sentinel: Sentinel,
+                                                 where: str) -> None:
     planted = tmp_path / "prefix" / where
     planted.rename(tmp_path / "moved")
     planted.symlink_to(sentinel.root / "dir")
-    assert_refused(cli("prefix", "init", "--config", str(config)), "symbolic link")
-    assert_refused(cli("prefix", "init", "--dry-run", "--config", str(config)),
+    assert_refused(cli("prefix", "init", "--config", str(initialised_config)), "symbolic link")
+    assert_refused(cli("prefix", "init", "--dry-run", "--config", str(initialised_config)),
                    "symbolic link")
     sentinel.assert_unchanged()
 
 
 @pytest.mark.parametrize("name", ["private/etc/nix/nix.conf", "usr/bin/dscl"])
-def test_link_at_a_file_name_is_replaced_not_written_through(config: Path, tmp_path: Path,
-                                                             cli: Any, sentinel: Sentinel,
+def test_link_at_a_file_name_is_replaced_not_written_through(initialised_config: Path,
+                                                             tmp_path: Path, cli: Any,
+                                                             sentinel: Sentinel,
                                                              name: str) -> None:
     planted = tmp_path / "prefix" / name
     planted.unlink()
     planted.symlink_to(sentinel.root / "file")
-    result = cli("prefix", "init", "--config", str(config))
+    result = cli("prefix", "init", "--config", str(initialised_config))
     assert result.returncode == 0, result.stderr
     assert f"replace {planted}" in result.stdout
     assert not planted.is_symlink() and planted.is_file()
     sentinel.assert_unchanged()
 
 
-def test_fifo_at_a_shim_name_does_not_hang(config: Path, tmp_path: Path, cli: Any) -> None:
+def test_fifo_at_a_shim_name_does_not_hang(initialised_config: Path, tmp_path: Path,
+                                           cli: Any) -> None:
     planted = tmp_path / "prefix" / "usr" / "sbin" / "diskutil"
     planted.unlink()
     os.mkfifo(planted)
-    result = cli("prefix", "init", "--config", str(config), timeout=60)
+    result = cli("prefix", "init", "--config", str(initialised_config), timeout=60)
     assert result.returncode == 0, result.stderr
     assert planted.is_file()

@@ -4,7 +4,6 @@ The README's `darling-nix demo` leaves the host's store as it found it."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -150,32 +149,23 @@ def test_mount_point_inside_is_refused(tmp_path: Path, sentinel: Sentinel) -> No
     sentinel.assert_unchanged()
 
 
-@pytest.fixture
-def wipe_config(tmp_path: Path) -> Path:
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({
-        "state_dir": str(tmp_path / "state"), "prefix": str(tmp_path / "prefix"),
-        "user": "root", "group": "root", "runner": {"kind": "namespace"}}))
-    return config_file
-
-
-def test_wipe_of_a_prefix_with_links(wipe_config: Path, tmp_path: Path, sentinel: Sentinel,
+def test_wipe_of_a_prefix_with_links(prefix_config: Path, tmp_path: Path, sentinel: Sentinel,
                                      cli: Any) -> None:
     prefix = tmp_path / "prefix"
     plant_links(prefix / "nix" / "store", sentinel)
     profiles = prefix / "nix" / "var" / "nix" / "profiles"
     profiles.mkdir(parents=True)
     (profiles / "default").symlink_to(sentinel.root / "dir" / "sub")  # as a profile link does
-    result = cli("prefix", "wipe", "--config", str(wipe_config))
+    result = cli("prefix", "wipe", "--config", str(prefix_config))
     assert result.returncode == 0, result.stderr
     assert not prefix.exists()
     sentinel.assert_unchanged()
 
 
-def test_wipe_of_a_prefix_that_is_a_link(wipe_config: Path, tmp_path: Path,
+def test_wipe_of_a_prefix_that_is_a_link(prefix_config: Path, tmp_path: Path,
                                          sentinel: Sentinel, cli: Any) -> None:
     (tmp_path / "prefix").symlink_to(sentinel.root)
-    assert_refused(cli("prefix", "wipe", "--config", str(wipe_config)), "symbolic link")
+    assert_refused(cli("prefix", "wipe", "--config", str(prefix_config)), "symbolic link")
     assert (tmp_path / "prefix").is_symlink()
     sentinel.assert_unchanged()
 

@@ -6,7 +6,6 @@ The checks of nixtarball.py are also exercised directly where the CLI cannot rea
 from __future__ import annotations
 
 import hashlib
-import json
 import lzma
 import os
 import stat
@@ -21,10 +20,9 @@ import tarballs
 from sentinel import Sentinel, assert_refused, snapshot
 from tarballs import PACKAGE, STORE, TOP, Member, base, directory, link, regular, special
 
-from darling_nix import nixinstall, nixtarball, prefix
+from darling_nix import nixinstall, nixtarball
 from darling_nix.config import load_config
 from darling_nix.fsutil import Directory
-from darling_nix.runner import runner_for
 
 
 def contents(root: Path) -> dict[str, tuple[object, ...]]:
@@ -53,15 +51,9 @@ class Installer:
 
 
 @pytest.fixture
-def installer(tmp_path: Path) -> Installer:
+def installer(initialised_config: Path) -> Installer:
     """An initialised prefix without Nix, at <tmp>/prefix (the sentinel is <tmp>/outside)."""
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps({
-        "state_dir": str(tmp_path / "state"), "prefix": str(tmp_path / "prefix"),
-        "user": "root", "group": "root", "runner": {"kind": "namespace"}}))
-    config = load_config(config_file)
-    prefix.init(config, runner_for(config), lambda line: None)
-    return Installer(config_file, config.prefix_path)
+    return Installer(initialised_config, load_config(initialised_config).prefix_path)
 
 
 Build = Callable[[Path], list[Member]]
@@ -159,23 +151,18 @@ def test_sparse_members_are_refused(installer: Installer, sentinel: Sentinel, cl
     sentinel.assert_unchanged()
 
 
-def test_pax_path_override_is_checked(installer: Installer, sentinel: Sentinel, cli: Any,
-                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(("path", "words"), [
+    (f"{STORE}/{UP_TO_OUTSIDE}/file", "'..'"),
+    (f"{PACKAGE}/bin/nix-store\x00/{UP_TO_OUTSIDE}/file", "control character"),
+], ids=["climbing out", "NUL byte"])
+def test_pax_path_is_checked(installer: Installer, sentinel: Sentinel, cli: Any,
+                             tmp_path: Path, path: str, words: str) -> None:
+    """A pax header's path replaces the member's name: that is the name checked."""
     info, data = regular(f"{PACKAGE}/harmless", b"overwritten\n")
-    info.pax_headers = {"path": f"{STORE}/{UP_TO_OUTSIDE}/file"}
+    info.pax_headers = {"path": path}
     tarball = tarballs.write(tmp_path / "pax.tar.xz", [*base(), (info, data)],
                              tarfile.PAX_FORMAT)
-    assert_refused(installer.run(cli, tarball), "'..'")
-    sentinel.assert_unchanged()
-
-
-def test_nul_in_a_pax_name_is_refused(installer: Installer, cli: Any, sentinel: Sentinel,
-                                      tmp_path: Path) -> None:
-    info, data = regular(f"{PACKAGE}/x", b"overwritten\n")
-    info.pax_headers = {"path": f"{PACKAGE}/bin/nix-store\x00/{UP_TO_OUTSIDE}/file"}
-    tarball = tarballs.write(tmp_path / "nul.tar.xz", [*base(), (info, data)],
-                             tarfile.PAX_FORMAT)
-    assert_refused(installer.run(cli, tarball), "control character")
+    assert_refused(installer.run(cli, tarball), words)
     sentinel.assert_unchanged()
 
 

@@ -34,14 +34,23 @@ def age(path: Path) -> None:
     os.utime(path, (AN_HOUR_AGO, AN_HOUR_AGO), follow_symlinks=False)
 
 
-def left_by_a_dead_breaker(prefix: Prefix) -> None:
-    """A stale lock, and the break mutex of a breaker that died an hour ago."""
+def held_by(prefix: Prefix, pid: int) -> Path:
     lock = lock_of(prefix)
     lock.mkdir()
-    (lock / "pid").write_text(f"{dead_pid()}\n")
+    (lock / "pid").write_text(f"{pid}\n")
+    return lock
+
+
+def abandoned_mutex(prefix: Prefix) -> None:
+    """The break mutex of a breaker that died an hour ago."""
     mutex = prefix.etc / ".accounts.lock.break"
     mutex.mkdir()
     age(mutex)
+
+
+def left_by_a_dead_breaker(prefix: Prefix) -> None:
+    held_by(prefix, dead_pid())
+    abandoned_mutex(prefix)
 
 
 def without_pid(prefix: Prefix) -> None:
@@ -63,8 +72,7 @@ def with_a_fifo_for_pid(prefix: Prefix) -> None:
 
 def a_dead_breaker_without_pid(prefix: Prefix) -> None:
     without_pid(prefix)
-    (prefix.etc / ".accounts.lock.break").mkdir()
-    age(prefix.etc / ".accounts.lock.break")
+    abandoned_mutex(prefix)
 
 
 WEDGES: list[Callable[[Prefix], None]] = [left_by_a_dead_breaker, without_pid, with_garbage_pid,
@@ -126,12 +134,8 @@ def test_fresh_lock_without_pid_is_respected_for_the_grace(prefix: Prefix) -> No
 
 
 def test_live_lock_is_not_broken_even_with_an_abandoned_mutex(prefix: Prefix) -> None:
-    lock = lock_of(prefix)
-    lock.mkdir()
-    (lock / "pid").write_text(f"{os.getpid()}\n")
-    mutex = prefix.etc / ".accounts.lock.break"
-    mutex.mkdir()
-    age(mutex)
+    lock = held_by(prefix, os.getpid())
+    abandoned_mutex(prefix)
     proc = prefix.popen("dscl", ".", "-create", "/Users/waiter", "UniqueID", "952")
     time.sleep(1.5)
     assert proc.poll() is None
