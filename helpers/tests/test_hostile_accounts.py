@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sentinel import Sentinel, assert_refused, snapshot
 
 from darling_nix import fsutil
-from darling_nix.accounts import Accounts, User
+from darling_nix.accounts import Accounts, AccountsError, User
 from darling_nix.dirlock import NO_PID_GRACE
 
 MASTER = "root:*:0:0::0:0:System Administrator:/var/root:/bin/sh\n"
@@ -208,3 +210,26 @@ def test_macos_special_ids_are_kept_not_refused(tmp_path: Path, prefix_config: P
     assert (etc / "master.passwd").read_text().startswith(MASTER + nobody)
     listing = json.loads(accounts(cli, prefix_config, "list", "--json").stdout)
     assert "nobody" not in [u["name"] for u in listing["users"]]
+
+
+FIELD = st.one_of(st.sampled_from(["", "*", "0", "-2", "700", "x", "a b", "99999999999"]),
+                  st.text(max_size=6))
+LINE = st.one_of(st.lists(FIELD, min_size=1, max_size=11).map(":".join).map(str.encode),
+                 st.binary(max_size=40))
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["master.passwd", "passwd", "group"]), line=LINE)
+def test_any_line_is_an_entry_or_a_refusal(tmp_path: Path, name: str, line: bytes) -> None:
+    """Whatever line a file holds: the accounts read and change, or refuse with
+    AccountsError and write nothing; never another exception."""
+    etc = seed(tmp_path / f"prefix{os.urandom(6).hex()}")
+    with (etc / name).open("ab") as stream:
+        stream.write(line + b"\n")
+    before = files(etc)
+    try:
+        Accounts(etc).users()
+        Accounts(etc).add_user(User("fuzz", 4000, 20))
+    except AccountsError:
+        assert files(etc) == before

@@ -5,6 +5,7 @@ The checks of nixtarball.py are also exercised directly where the CLI cannot rea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import lzma
 import os
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 import tarballs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sentinel import Sentinel, assert_refused, snapshot
 from tarballs import PACKAGE, STORE, TOP, Member, base, directory, link, regular, special
 
@@ -309,3 +312,42 @@ def test_installer_error_names_the_tarball(tmp_path: Path) -> None:
             tarball.open("rb") as stream, Directory.open(store) as directory:
         nixinstall.unpack(stream, str(tarball), directory, None)
     assert os.listdir(store) == []
+
+
+@pytest.mark.parametrize("mtime", ["nan", "1e300", "-5"])
+def test_odd_pax_times_are_tolerated(tmp_path: Path, mtime: str) -> None:
+    info, data = regular(f"{PACKAGE}/timed")
+    info.pax_headers = {"mtime": mtime}
+    raw = tmp_path / "t.tar"
+    raw.write_bytes(tarballs.tar_bytes([*base(), (info, data)], tarfile.PAX_FORMAT))
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with raw.open("rb") as stream, Directory.open(staging) as directory:
+        nixtarball.unpack(stream, str(raw), directory, set())
+    assert (staging / "aaa-pkg" / "timed").read_bytes() == data
+
+
+VALID = tarballs.tar_bytes([*base(), link(f"{PACKAGE}/bin/nix", "nix-store"),
+                            regular(f"{PACKAGE}/share/doc", b"x" * 3000)], tarfile.PAX_FORMAT)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)),
+                       min_size=1, max_size=8))
+def test_any_damage_is_a_refusal_or_a_clean_unpack(tmp_path: Path,
+                                                   damage: list[tuple[int, int]]) -> None:
+    """Random bytes changed in a valid tarball's headers and data: the unpacker either
+    unpacks or refuses with TarballRefused; no other exception, nothing outside staging."""
+    work = tmp_path / f"case{os.urandom(6).hex()}"
+    staging = work / "staging"
+    staging.mkdir(parents=True)
+    data = bytearray(VALID)
+    for position, value in damage:
+        data[position] = value
+    raw = work / "t.tar"
+    raw.write_bytes(bytes(data))
+    with contextlib.suppress(nixtarball.TarballRefused), raw.open("rb") as stream, \
+            Directory.open(staging) as directory:
+        nixtarball.unpack(stream, str(raw), directory, set())
+    assert sorted(p.name for p in work.iterdir()) == ["staging", "t.tar"]

@@ -67,6 +67,16 @@ def _file_mode(member: tarfile.TarInfo) -> int:
     return member.mode & 0o755
 
 
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    """The member's time, within what utime takes (a pax header may say nan or 1e300;
+    Nix does not read store times)."""
+    try:
+        seconds = int(member.mtime)
+    except (ValueError, OverflowError):
+        seconds = 0
+    return min(max(seconds, 0), 1 << 33) * 1_000_000_000
+
+
 class _Refuse:
     """Builds the one-line refusal for a member."""
 
@@ -145,7 +155,7 @@ class _Staging:
 
     def add(self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: PurePosixPath,
             refuse: _Refuse) -> None:
-        mtime = int(member.mtime) * 1_000_000_000
+        mtime = _mtime_ns(member)
         with self._parent(path) as parent:
             if member.isdir():
                 try:
