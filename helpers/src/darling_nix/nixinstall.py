@@ -149,7 +149,7 @@ def _move_into_store(staging: Directory, store: Directory, name: str) -> None:
     if stat.S_ISDIR(source.st_mode):
         # Moving a directory to another parent needs write permission on it ('..' changes).
         with staging.child(name) as moved:
-            os.fchmod(moved.fd, source.st_mode | 0o200)
+            os.fchmod(moved.fd, stat.S_IMODE(source.st_mode) | 0o200)
             os.rename(name, name, src_dir_fd=staging.fd, dst_dir_fd=store.fd)
             os.fchmod(moved.fd, stat.S_IMODE(source.st_mode))
     else:

@@ -109,19 +109,19 @@ def _parts(name: str) -> list[str]:
     return [p for p in name.split("/") if p not in ("", ".")]
 
 
-def member_path(name: str) -> PurePosixPath | str:
+def _member_path(name: str) -> PurePosixPath | str:
     """NAME checked (relative, no `..`, no control characters, below nix-*/), or what is
     wrong with it."""
     return _name_problem(name) or PurePosixPath(*_parts(name))
 
 
-def store_relative(path: PurePosixPath) -> PurePosixPath | None:
+def _store_relative(path: PurePosixPath) -> PurePosixPath | None:
     """nix-X/store/REST -> REST; None for the other members."""
     parts = path.parts
     return PurePosixPath(*parts[2:]) if len(parts) > 2 and parts[1] == "store" else None
 
 
-def link_stays_in_store(location: PurePosixPath, target: str) -> bool:
+def _link_stays_in_store(location: PurePosixPath, target: str) -> bool:
     """Whether a link at /nix/store/LOCATION pointing to TARGET resolves below /nix/store.
     `..` is allowed only at the start of a relative target: the directories it climbs are
     real ones (they were made by this unpacker), while after a name it could climb out of
@@ -161,11 +161,11 @@ class _Staging:
                 try:
                     os.mkdir(path.name, 0o700, dir_fd=parent.fd)
                 except FileExistsError:
-                    if not member_is_directory(parent, path.name):
+                    if not _is_directory(parent, path.name):
                         raise refuse("clashes with an earlier member") from None
                 self.directory_modes.append((path, _file_mode(member), mtime))
             elif member.issym():
-                if not link_stays_in_store(path, member.linkname) or \
+                if not _link_stays_in_store(path, member.linkname) or \
                         _CONTROL.search(member.linkname):
                     raise refuse(f"is a symbolic link to {member.linkname[:200]!r}, outside "
                                  "/nix/store")
@@ -179,8 +179,8 @@ class _Staging:
 
     def _hard_link(self, member: tarfile.TarInfo, path: PurePosixPath, parent: Directory,
                    refuse: _Refuse) -> None:
-        target = member_path(member.linkname)
-        inside = store_relative(target) if isinstance(target, PurePosixPath) else None
+        target = _member_path(member.linkname)
+        inside = _store_relative(target) if isinstance(target, PurePosixPath) else None
         if inside is None or inside not in self.files:
             raise refuse(f"is a hard link to {member.linkname[:200]!r}, which is not a file "
                          "unpacked before it")
@@ -212,7 +212,7 @@ class _Staging:
                 os.utime(directory.fd, ns=(mtime, mtime))
 
 
-def member_is_directory(parent: Directory, name: str) -> bool:
+def _is_directory(parent: Directory, name: str) -> bool:
     st = parent.lstat(name)
     return st is not None and stat.S_ISDIR(st.st_mode)
 
@@ -285,7 +285,7 @@ def _unpack_members(archive: tarfile.TarFile, label: str, target: _Staging,
     for member in archive:
         refuse = _Refuse(label, member)
         limits.count(member, refuse)
-        path = member_path(member.name)
+        path = _member_path(member.name)
         if isinstance(path, str):
             raise refuse(path)
         if path in seen:
@@ -294,7 +294,7 @@ def _unpack_members(archive: tarfile.TarFile, label: str, target: _Staging,
         if path.parts[1:] == (".reginfo",):
             result.reginfo = _read_reginfo(archive, member, refuse)
             continue
-        inside = store_relative(path)
+        inside = _store_relative(path)
         if inside is None:
             continue  # the installer scripts, the nix-*/store directory itself
         if inside.parts[0] not in names:

@@ -2,7 +2,8 @@
 
 Work is planned first (reading only) as a list of actions, so `--dry-run` shows the
 exact plan and a second run finds nothing to do. Host-side writes into the prefix
-happen while Darling's container is stopped (DESIGN: the prefix is an overlay's upperdir).
+happen while Darling's container is stopped (DESIGN: the prefix is an overlay's upperdir),
+through directories opened without following links (the prefix is the builder's).
 """
 
 from __future__ import annotations
@@ -52,9 +53,6 @@ def shims_dir() -> Path | None:
         return Path(configured)
     checkout = Path(__file__).resolve().parents[3] / "shims"
     return checkout if (checkout / "MANIFEST").is_file() else None
-
-
-MAX_PLANNED_FILE = 16 << 20
 
 
 def _write_if_changed(root: Path, relative: PurePosixPath, content: bytes,
