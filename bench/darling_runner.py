@@ -18,7 +18,7 @@ from _common import alternate, median_ms, require_root, timed
 from darling_nix import darlingbuild
 from darling_nix.cli.darling_cmds import shared_source
 from darling_nix.darwincc import DarwinToolchain
-from darling_nix.fsutil import remove_tree
+from darling_nix.removal import remove_tree
 from darling_nix.runner import DarlingRunner, NamespaceRunner, Runner
 
 CAT_SOURCE = Path(__file__).resolve().parents[1] / "helpers" / "tests" / "real_darling" / "darwin_cat.c"

@@ -102,3 +102,26 @@ def live_builder(builder: loopback.LoopbackBuilder) -> Iterator[loopback.Loopbac
 def sentinel(tmp_path: Path) -> Sentinel:
     """A tree outside the prefix that hostile input aims at; `.assert_unchanged()` after."""
     return Sentinel.plant(tmp_path / "outside")
+
+
+@pytest.fixture
+def prefix_config(tmp_path: Path) -> Path:
+    """A config file for a builder with its prefix at <tmp>/prefix, next to the sentinel's
+    <tmp>/outside (the stand-in runner; nothing is made yet)."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({
+        "state_dir": str(tmp_path / "state"), "prefix": str(tmp_path / "prefix"),
+        "user": "root", "group": "root", "runner": {"kind": "namespace"}}))
+    return config_file
+
+
+@pytest.fixture
+def initialised_config(prefix_config: Path) -> Path:
+    """The same after `prefix init`: directories, accounts, nix.conf, shims; no Nix yet."""
+    from darling_nix import prefix
+    from darling_nix.config import load_config
+    from darling_nix.runner import runner_for
+
+    config = load_config(prefix_config)
+    prefix.init(config, runner_for(config), lambda line: None)
+    return prefix_config

@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from darling_nix.accounts import Accounts, AccountsError, Group, User
-from darling_nix.fsutil import NO_PID_GRACE, LockTimeout, directory_lock
+from darling_nix.dirlock import NO_PID_GRACE, LockTimeout, directory_lock
+from darling_nix.fsutil import Directory
 
 FOREIGN_MASTER = (b"# master.passwd written by Darling\n"
                   b"nobody:*:-2:-2::0:0:Unprivileged User:/var/empty:/usr/bin/false\n"
-                  b"this line means nothing\n")
+                  b"\n# a comment after a blank line\n")
 FOREIGN_GROUP = b"# group\nnogroup:*:-1:\n\n"
 
 
@@ -192,7 +193,8 @@ def test_a_fresh_lock_without_pid_is_respected(tmp_path: Path) -> None:
     etc = tmp_path / "etc"
     seeded(etc)
     (etc / ".accounts.lock").mkdir()  # a writer between mkdir and writing its pid
-    with pytest.raises(LockTimeout), directory_lock(etc / ".accounts.lock", timeout=0.3):
+    with Directory.open(etc) as directory, pytest.raises(LockTimeout), \
+            directory_lock(directory, ".accounts.lock", timeout=0.3):
         pass
 
 

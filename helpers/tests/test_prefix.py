@@ -12,7 +12,7 @@ import pytest
 
 from darling_nix import prefix
 from darling_nix.config import load_config
-from darling_nix.fsutil import remove_tree
+from darling_nix.removal import remove_tree
 from darling_nix.runner import NamespaceRunner
 from darling_nix.sshd import generate_key
 

@@ -6,7 +6,10 @@
 # Contract (docs/shims.md has the long form; darling_nix.accounts implements
 # the same): files $DARLING_SHIM_ROOT/private/etc/{master.passwd,passwd,group},
 # lock directory private/etc/.accounts.lock holding the writer's pid,
-# whole-file rewrites through a temporary file and mv.
+# whole-file rewrites through a temporary file (mktemp, same directory) and mv.
+# A file with a line that is neither a comment nor an entry, a file that is
+# not a regular file, and a private or private/etc that is a symbolic link
+# are refused before anything is read or written.
 
 LC_ALL=C
 export LC_ALL
@@ -21,6 +24,8 @@ ACC_LOCK=$ACC_ETC/.accounts.lock
 ACC_PROG=${0##*/}
 ACC_LOCKED=0
 ACC_BREAKING=0
+ACC_TMP=
+ACC_MAX_LINE=4096
 ACC_NL='
 '
 # Passed to awk through the environment (awk -v would expand backslashes).
@@ -110,7 +115,8 @@ acc_awk() {
     function entry(   i, n, a) {
         if (NF != nf || $1 == "" || substr($1, 1, 1) == "#") return 0
         n = split(idf, a, ",")
-        for (i = 1; i <= n; i++) if ($(a[i]) !~ /^[0-9]+$/) return 0
+        for (i = 1; i <= n; i++)
+            if ($(a[i]) !~ /^[0-9]+$/ || $(a[i]) + 0 > 2147483647) return 0
         return 1
     }
     BEGIN { k = ENVIRON["ACC_K"]; v = ENVIRON["ACC_V"]; f = ENVIRON["ACC_F"] + 0; done = 0 }
@@ -140,24 +146,77 @@ acc_awk() {
     }' "$2"
 }
 
-# acc_write MODE FILE NF IDFIELDS FILEMODE: rewrite FILE through
-# .FILE.tmp.PID in the same directory, then mv it over FILE.
+# acc_write MODE FILE NF IDFIELDS FILEMODE: rewrite FILE through a fresh
+# temporary file in the same directory (mktemp: a random name, created
+# exclusively, so nothing planted under a known name is written through),
+# then mv it over FILE (which replaces FILE, never writes through it).
 acc_write() {
-    _acc_tmp=${2%/*}/.${2##*/}.tmp.$$
-    if acc_awk "$1" "$2" "$3" "$4" > "$_acc_tmp" && chmod "$5" "$_acc_tmp" &&
-        mv -f "$_acc_tmp" "$2"; then
+    ACC_TMP=$(mktemp "${2%/*}/.${2##*/}.tmp.XXXXXXXX") ||
+        acc_die 1 "$ACC_PROG: cannot create a temporary file next to $2"
+    if acc_awk "$1" "$2" "$3" "$4" > "$ACC_TMP" && chmod "$5" "$ACC_TMP" &&
+        mv -f "$ACC_TMP" "$2"; then
+        ACC_TMP=
         return 0
     fi
-    rm -f "$_acc_tmp"
+    rm -f "$ACC_TMP"
+    ACC_TMP=
     acc_die 1 "$ACC_PROG: cannot update $2"
+}
+
+# --- checking the files -------------------------------------------------------
+
+# acc_check FILE NF IDFIELDS IDNAMES: refuse (exit 1, naming FILE:LINE) a
+# FILE that is a link or not a regular file, or that has a line that is
+# neither a comment (blank, or starting with #) nor an entry: NF fields, a
+# valid name, decimal ids (a leading - allowed: macOS's nobody is -2) of at
+# most 10 digits, no NUL byte, at most ACC_MAX_LINE bytes.  The same rules
+# as darling_nix.accountfiles (which also requires UTF-8).
+acc_check() {
+    [ -e "$1" ] || [ -L "$1" ] || return 0
+    [ ! -L "$1" ] || acc_die 1 "$ACC_PROG: $1 is a symbolic link; refusing to follow it"
+    [ -f "$1" ] || acc_die 1 "$ACC_PROG: $1 is not a regular file"
+    [ -r "$1" ] || return 0
+    # One read each (a writer may replace the file meanwhile): count the NULs.
+    if [ "$(tr -cd '\000' < "$1" | wc -c)" -ne 0 ]; then
+        # Swap NUL and newline: the newlines before the first NUL become NULs
+        # on the first line.
+        _acc_c=$(tr '\000\n' '\n\000' < "$1" | head -n 1 | tr -cd '\000' | wc -c)
+        acc_die 1 "$1:$((_acc_c + 1)): the line has a NUL byte; fix or remove it (nothing was changed)"
+    fi
+    _acc_e=$(awk -F: -v nf="$2" -v idf="$3" -v idn="$4" -v max="$ACC_MAX_LINE" '
+    function bad(why) {
+        printf "%s:%d: the line %s; fix or remove it (nothing was changed)\n", FILENAME, NR, why
+        exit 1
+    }
+    {
+        if (length($0) > max) bad("is longer than " max " bytes")
+        if ($0 ~ /^[ \t]*$/ || substr($0, 1, 1) == "#") next
+        if (NF != nf) bad("has " NF " \047:\047-separated fields, expected " nf)
+        if ($1 !~ /^[A-Za-z_][A-Za-z0-9_.-]*$/ || length($1) > 255)
+            bad("has an invalid name \047" substr($1, 1, 40) "\047")
+        n = split(idf, a, ","); split(idn, w, ",")
+        for (i = 1; i <= n; i++) {
+            v = $(a[i]); d = v; sub(/^-/, "", d)
+            if (d !~ /^[0-9]+$/ || length(d) > 10)
+                bad("has a " w[i] " that is not a number: \047" substr(v, 1, 40) "\047")
+        }
+    }' "$1") || acc_die 1 "$_acc_e"
+}
+
+# acc_check_files: the directories on the way (the root is the caller's) and
+# the three files.
+acc_check_files() {
+    for _acc_d in "$ACC_ROOT/private" "$ACC_ETC"; do
+        [ ! -L "$_acc_d" ] || acc_die 1 "$ACC_PROG: $_acc_d is a symbolic link; refusing to follow it"
+    done
+    acc_check "$ACC_MASTER" 10 3,4 uid,gid
+    acc_check "$ACC_PASSWD" 7 3,4 uid,gid
+    acc_check "$ACC_GROUP" 4 3 gid
 }
 
 # --- lock ---------------------------------------------------------------------
 
 acc_pid_dead() {
-    case $1 in
-        *[!0-9]*) return 0 ;;
-    esac
     _acc_e=$(kill -s 0 "$1" 2>&1) && return 1
     case $_acc_e in
         *"o such process"*) return 0 ;;
@@ -168,22 +227,68 @@ acc_pid_dead() {
 acc_unlock() {
     [ "$ACC_BREAKING" = 0 ] || rmdir "$ACC_LOCK.break" 2>/dev/null
     ACC_BREAKING=0
+    [ -z "$ACC_TMP" ] || rm -f "$ACC_TMP"
+    ACC_TMP=
     [ "$ACC_LOCKED" = 1 ] || return 0
     ACC_LOCKED=0
-    rm -f "$ACC_LOCK/pid" "$ACC_ETC/.master.passwd.tmp.$$" \
-        "$ACC_ETC/.passwd.tmp.$$" "$ACC_ETC/.group.tmp.$$"
+    rm -f "$ACC_LOCK/pid"
     rmdir "$ACC_LOCK" 2>/dev/null
     return 0
 }
 
-# acc_break_stale PID: remove the lock if it still names the dead PID.
-# Breakers take .accounts.lock.break (mkdir) first, so that no two of them
-# act on the same stale lock and none renames a lock taken afresh meanwhile.
+# acc_owner: ACC_OWNER = the pid in the lock; empty when there is none yet,
+# or it is not a number, or pid is not a regular file (never read a FIFO).
+acc_owner() {
+    ACC_OWNER=
+    if [ -f "$ACC_LOCK/pid" ] && [ ! -L "$ACC_LOCK/pid" ]; then
+        ACC_OWNER=$(cat "$ACC_LOCK/pid" 2>/dev/null) || ACC_OWNER=
+    fi
+    case $ACC_OWNER in
+        '' | *[!0-9]*) ACC_OWNER= ;;
+    esac
+}
+
+# acc_seen_for SLOT PATH POLLS: true once the same directory PATH (same
+# inode) has been there at more than POLLS consecutive calls, one per 0.1 s
+# poll: it is then older than POLLS/10 s.  Python reads the age from the
+# mtime; sh has no portable stat, and a watched age is never more than the
+# real one, so the shims never break sooner than darling_nix.dirlock.
+acc_seen_for() {
+    _acc_i=$(ls -di "$2" 2>/dev/null | awk '{ print $1 }')
+    eval "_acc_was=\${ACC_INODE_$1:-} _acc_k=\${ACC_POLLS_$1:-0}"
+    if [ -n "$_acc_i" ] && [ "$_acc_i" = "$_acc_was" ]; then
+        _acc_k=$((_acc_k + 1))
+    else
+        _acc_k=1
+    fi
+    eval "ACC_INODE_$1=\$_acc_i ACC_POLLS_$1=\$_acc_k"
+    [ -n "$_acc_i" ] && [ "$_acc_k" -gt "$3" ]
+}
+
+# acc_break_stale: remove the lock if its holder is gone; true when removed.
+# The protocol is darling_nix.dirlock's (docs/shims.md): a holder is gone
+# when its pid is dead, or when the lock has had no pid for 2 s.  Breakers
+# take the mutex .accounts.lock.break (mkdir), re-read the pid and act only
+# if it is unchanged, so none renames a lock taken afresh meanwhile.  A
+# mutex older than 1 s was left by a breaker that died: it is removed.
 acc_break_stale() {
-    mkdir "$ACC_LOCK.break" 2>/dev/null || return 1
+    acc_owner
+    if [ -z "$ACC_OWNER" ]; then
+        acc_seen_for lock "$ACC_LOCK" 20 || return 1
+    elif ! acc_pid_dead "$ACC_OWNER"; then
+        return 1
+    fi
+    if ! mkdir "$ACC_LOCK.break" 2>/dev/null; then
+        if acc_seen_for break "$ACC_LOCK.break" 10; then
+            rmdir "$ACC_LOCK.break" 2>/dev/null
+        fi
+        return 1
+    fi
     ACC_BREAKING=1
+    _acc_seen=$ACC_OWNER
+    acc_owner
     _acc_r=1
-    if [ "$(cat "$ACC_LOCK/pid" 2>/dev/null)" = "$1" ]; then
+    if [ "$ACC_OWNER" = "$_acc_seen" ]; then
         _acc_s=$ACC_LOCK.stale.$$
         rm -rf "$_acc_s"
         mv "$ACC_LOCK" "$_acc_s" 2>/dev/null && rm -rf "$_acc_s" && _acc_r=0
@@ -193,8 +298,8 @@ acc_break_stale() {
     return $_acc_r
 }
 
-# Take the lock: mkdir is atomic.  A lock whose pid file names a dead
-# process is renamed away and removed.  Gives up after about 10 s.
+# Take the lock: mkdir is atomic.  Gives up after about 10 s (100 polls).
+# The files are checked again once it is held: they may have changed.
 acc_lock() {
     [ -d "$ACC_ETC" ] || acc_die 1 "$ACC_PROG: $ACC_ETC: No such file or directory"
     trap acc_unlock EXIT
@@ -206,14 +311,12 @@ acc_lock() {
         _acc_n=$((_acc_n + 1))
         [ "$_acc_n" -le 100 ] ||
             acc_die 1 "$ACC_PROG: timed out waiting for the lock $ACC_LOCK"
-        _acc_p=$(cat "$ACC_LOCK/pid" 2>/dev/null) || _acc_p=
-        if [ -n "$_acc_p" ] && acc_pid_dead "$_acc_p" && acc_break_stale "$_acc_p"; then
-            continue
-        fi
+        acc_break_stale && continue
         sleep 0.1
     done
     ACC_LOCKED=1
     printf '%s\n' "$$" > "$ACC_LOCK/pid"
+    acc_check_files
 }
 
 # --- users --------------------------------------------------------------------
@@ -378,3 +481,6 @@ acc_is_member() {
     acc_has_member "$G_MEM" "$1" && return 0
     acc_user_load "$1" && [ "$U_GID" = "$G_GID" ]
 }
+
+# Every account shim reads the files: check them as soon as this is sourced.
+acc_check_files

@@ -23,12 +23,13 @@ ALL_SHIMS = (*ACCOUNT_SHIMS, "diskutil", "sandbox-exec")
 TOOLS = ("awk", "cat", "chmod", "df", "id", "mkdir", "mv", "rm", "rmdir", "sleep", "sort", "tr")
 
 # What Darling's first run writes: root and the invoking user; wheel and the
-# user's group (DESIGN.md), plus a comment and a line that does not parse.
+# user's group (DESIGN.md), plus a comment and macOS's nobody, whose id -2 makes
+# it a line that is kept as it is but is no entry.
 SEED = {
     "master.passwd": (
         "# darling prefix accounts\n"
         "root:*:0:0::0:0:System Administrator:/var/root:/bin/sh\n"
-        "this line does not parse\n"
+        "nobody:*:-2:-2::0:0:Unprivileged User:/var/empty:/usr/bin/false\n"
         "me:*:1000:1000::0:0:Me Myself:/Users/me:/bin/bash\n"
     ),
     "passwd": (

@@ -32,7 +32,8 @@ FORBIDDEN = {
     r"<<<": "here-strings",
     r"\bsed\s+(-[a-zA-Z]*\s+)*-i": "sed -i",
     r"\becho\s+-e\b": "echo -e",
-    r"\bmktemp\b": "mktemp",
+    # mktemp is in GNU coreutils and macOS (shell_cmds), but only with a template.
+    r"\bmktemp\b(?!\s+\"[^\"]*XXXXXXXX\")": "mktemp without a template",
     r"\bdeclare\b|\btypeset\b|\bmapfile\b|\breadarray\b": "bash-only builtins",
     r"\$\{[A-Za-z_]+(,,|\^\^)": "case conversion expansions",
     r"\bgensub\(|\bstrftime\(|\basort\(": "gawk-only functions",

@@ -1,30 +1,43 @@
 """The prefix's user and group entries (what macOS keeps in Directory Services).
 
-Files, in the BSD formats Darling reads, under <prefix>/private/etc:
-  master.passwd  name:password:uid:gid:class:change:expire:gecos:home:shell   (mode 0600)
-  passwd         name:*:uid:gid:gecos:home:shell                               (mode 0644)
-  group          name:*:gid:member,member                                      (mode 0644)
-Lines this module does not understand (comments, blank or foreign lines) are kept
-byte for byte and in place. Every change holds the lock the shims use and replaces
-each file atomically; a request is validated in full before anything is written.
+The files and their format are in accountfiles.py. A user is an entry of master.passwd
+or, when master.passwd has no such name, of passwd (docs/shims.md): both files count for
+names and uids. Every change holds the lock the shims use and replaces each file
+atomically; a request is validated in full before anything is written.
+
+The prefix belongs to the builder user and root may run the CLI, so the files are reached
+through directories opened without following links: the prefix, `private` and `etc` must
+be real directories. `<prefix>/etc -> private/etc` (macOS's layout, which Darling makes)
+is the one link accepted, as a way to name `<prefix>/private/etc`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
-from .fsutil import atomic_write, directory_lock
+from .accountfiles import (
+    GROUP,
+    MASTER,
+    MAX_ID,
+    NAME_RE,
+    PASSWD,
+    AccountFile,
+    AccountsError,
+)
+from .dirlock import directory_lock
+from .fsutil import Directory, UnsafePath
 
-MAX_ID = 2**31 - 1
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}\Z")
+__all__ = ["Accounts", "AccountsError", "Group", "User"]
+
+LOCK = ".accounts.lock"
+MACOS_ETC_LINK = "private/etc"
 _FORBIDDEN_TEXT = re.compile(r"[:\x00-\x1f\x7f]")
-
-
-class AccountsError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,10 @@ class User:
         return ":".join([self.name, "*", str(self.uid), str(self.gid), self.gecos, self.home,
                          self.shell]).encode() + b"\n"
 
+    def public(self) -> tuple[int, int, str, str, str]:
+        """What passwd shows of the user."""
+        return self.uid, self.gid, self.gecos, self.home, self.shell
+
 
 @dataclass(frozen=True)
 class Group:
@@ -62,7 +79,7 @@ class Group:
 
 
 def check_name(kind: str, name: str) -> None:
-    if not _NAME_RE.match(name):
+    if not NAME_RE.match(name):
         raise AccountsError(f"invalid {kind} name {name!r}: expected a letter or '_' followed by "
                             "letters, digits, '_', '.' or '-' (no ':' or white space)")
 
@@ -77,141 +94,102 @@ def check_text(what: str, value: str) -> None:
         raise AccountsError(f"invalid {what} {value!r}: ':' and control characters are not allowed")
 
 
-def _parse_id(text: bytes) -> int | None:
-    return int(text) if text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID else None
+def _master_user(f: list[str]) -> User:
+    return User(name=f[0], password=f[1], uid=int(f[2]), gid=int(f[3]), login_class=f[4],
+                change=f[5], expire=f[6], gecos=f[7], home=f[8], shell=f[9])
 
 
-def _parse_master(line: bytes) -> User | None:
-    parts = line.rstrip(b"\n").split(b":")
-    if len(parts) != 10 or line.startswith(b"#"):
-        return None
-    uid, gid = _parse_id(parts[2]), _parse_id(parts[3])
-    try:
-        text = [p.decode() for p in parts]
-    except UnicodeDecodeError:
-        return None
-    if uid is None or gid is None or not _NAME_RE.match(text[0]):
-        return None
-    return User(name=text[0], password=text[1], uid=uid, gid=gid, login_class=text[4],
-                change=text[5], expire=text[6], gecos=text[7], home=text[8], shell=text[9])
+def _passwd_user(f: list[str]) -> User:
+    return User(name=f[0], uid=int(f[2]), gid=int(f[3]), gecos=f[4], home=f[5], shell=f[6])
 
 
-def _parse_passwd_name(line: bytes) -> str | None:
-    parts = line.rstrip(b"\n").split(b":")
-    if len(parts) != 7 or line.startswith(b"#"):
-        return None
-    return parts[0].decode(errors="replace")
+def _group(f: list[str]) -> Group:
+    return Group(name=f[0], password=f[1], gid=int(f[2]),
+                 members=tuple(m for m in f[3].split(",") if m))
 
 
-def _parse_group(line: bytes) -> Group | None:
-    parts = line.rstrip(b"\n").split(b":")
-    if len(parts) != 4 or line.startswith(b"#"):
-        return None
-    gid = _parse_id(parts[2])
-    try:
-        name, password, members = parts[0].decode(), parts[1].decode(), parts[3].decode()
-    except UnicodeDecodeError:
-        return None
-    if gid is None or not _NAME_RE.match(name):
-        return None
-    return Group(name=name, password=password, gid=gid,
-                 members=tuple(m for m in members.split(",") if m))
+def _users(master: AccountFile, passwd: AccountFile) -> list[User]:
+    """master.passwd's users, then those only passwd has."""
+    users = [_master_user(f) for _, f in master.entries()]
+    known = {u.name for u in users}
+    return users + [u for u in (_passwd_user(f) for _, f in passwd.entries())
+                    if u.name not in known]
 
 
-def _split_lines(data: bytes) -> list[bytes]:
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends in a newline
-    result = [line + b"\n" for line in lines]
-    if tail:
-        result.append(tail)
-    return result
+def _already_exists(user: User) -> NoReturn:
+    raise AccountsError(f"user {user.name!r} already exists with uid {user.uid} and gid "
+                        f"{user.gid}; remove it first to change it")
 
 
-@dataclass
-class _File:
-    """A file as lines of bytes; only the lines we change are rewritten."""
-
-    path: Path
-    mode: int
-    lines: list[bytes] = field(default_factory=list)
-    original: bytes = b""
-
-    @classmethod
-    def read(cls, path: Path, mode: int) -> _File:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            data = b""
-        return cls(path, mode, _split_lines(data), data)
-
-    def index(self, parse_name: Callable[[bytes], str | None], name: str) -> int | None:
-        for position, line in enumerate(self.lines):
-            if parse_name(line) == name:
-                return position
-        return None
-
-    def put(self, position: int | None, line: bytes) -> None:
-        if position is None:
-            if self.lines and not self.lines[-1].endswith(b"\n"):
-                self.lines[-1] += b"\n"
-            self.lines.append(line)
-        else:
-            self.lines[position] = line
-
-    def data(self) -> bytes:
-        return b"".join(self.lines)
-
-    def save(self) -> bool:
-        data = self.data()
-        if data == self.original:
-            return False
-        mode = self.path.stat().st_mode & 0o7777 if self.path.exists() else self.mode
-        atomic_write(self.path, data, mode)
-        return True
+def _locate(etc: Path) -> tuple[Path, Path]:
+    """(trusted directory, etc below it). The trusted one is the prefix's parent when ETC
+    is a prefix's private/etc, else ETC's parent."""
+    etc = etc.absolute()
+    with contextlib.suppress(OSError):
+        if etc.is_symlink() and os.readlink(etc).rstrip("/") == MACOS_ETC_LINK:
+            etc = etc.parent / MACOS_ETC_LINK
+    if etc.parent.name == "private" and len(etc.parents) >= 3:
+        return etc.parents[2], etc
+    return etc.parent, etc
 
 
-def _user_name(line: bytes) -> str | None:
-    user = _parse_master(line)
-    return user.name if user else None
-
-
-def _group_name(line: bytes) -> str | None:
-    group = _parse_group(line)
-    return group.name if group else None
+Files = tuple[AccountFile, AccountFile, AccountFile]
 
 
 class Accounts:
     """Accounts of one prefix; ETC is <prefix>/private/etc."""
 
     def __init__(self, etc: Path) -> None:
-        self.etc = etc
-        self.lock_path = etc / ".accounts.lock"
+        self.root, self.etc = _locate(etc)
+
+    @contextlib.contextmanager
+    def _directory(self, create: bool) -> Iterator[Directory | None]:
+        """ETC opened without following links; None when it does not exist (reading)."""
+        try:
+            with Directory.open(self.root) as root:
+                try:
+                    etc = root.descend(self.etc.relative_to(self.root), create)
+                except FileNotFoundError:
+                    if create:
+                        raise
+                    yield None
+                    return
+                with etc:
+                    yield etc
+        except UnsafePath as error:
+            raise AccountsError(str(error)) from None
+
+    @staticmethod
+    def _read(etc: Directory | None) -> Files:
+        if etc is None:
+            return (AccountFile("master.passwd", MASTER, False),
+                    AccountFile("passwd", PASSWD, False), AccountFile("group", GROUP, False))
+        return (AccountFile.read(etc, "master.passwd", MASTER),
+                AccountFile.read(etc, "passwd", PASSWD), AccountFile.read(etc, "group", GROUP))
 
     # Reading --------------------------------------------------------------
 
-    def _files(self) -> tuple[_File, _File, _File]:
-        return (_File.read(self.etc / "master.passwd", 0o600),
-                _File.read(self.etc / "passwd", 0o644),
-                _File.read(self.etc / "group", 0o644))
-
     def users(self) -> list[User]:
-        master = _File.read(self.etc / "master.passwd", 0o600)
-        return [u for u in map(_parse_master, master.lines) if u is not None]
+        with self._directory(create=False) as etc:
+            master, passwd, _ = self._read(etc)
+        return _users(master, passwd)
 
     def groups(self) -> list[Group]:
-        group = _File.read(self.etc / "group", 0o644)
-        return [g for g in map(_parse_group, group.lines) if g is not None]
+        with self._directory(create=False) as etc:
+            _, _, group = self._read(etc)
+        return [_group(f) for _, f in group.entries()]
 
     # Writing --------------------------------------------------------------
 
-    def _change(self, edit: Callable[[_File, _File, _File], None]) -> bool:
+    def _change(self, edit: Callable[[AccountFile, AccountFile, AccountFile], None]) -> bool:
         """Run EDIT(master, passwd, group) under the lock; save what changed."""
-        self.etc.mkdir(parents=True, exist_ok=True)
-        with directory_lock(self.lock_path):
-            files = self._files()
-            edit(*files)
-            # Validation happened inside edit; from here on we only write.
-            changed = [f.save() for f in files]
+        with self._directory(create=True) as etc:
+            assert etc is not None  # created
+            with directory_lock(etc, LOCK):
+                files = self._read(etc)
+                edit(*files)
+                # Validation happened inside edit; from here on we only write.
+                changed = [f.save(etc) for f in files]
         return any(changed)
 
     def add_user(self, user: User) -> bool:
@@ -223,29 +201,31 @@ class Accounts:
                             ("shell", user.shell), ("password", user.password)):
             check_text(what, value)
 
-        def edit(master: _File, passwd: _File, _group: _File) -> None:
-            for other in filter(None, map(_parse_master, master.lines)):
-                if other.name == user.name and other != user:
-                    raise AccountsError(f"user {user.name!r} already exists with uid {other.uid}"
-                                        f" and gid {other.gid}; remove it first to change it")
-                if other.uid == user.uid and other.name != user.name:
-                    raise AccountsError(f"uid {user.uid} is already used by {other.name!r}")
-            master.put(master.index(_user_name, user.name), user.master_line())
-            passwd.put(passwd.index(_parse_passwd_name, user.name), user.passwd_line())
+        def edit(master: AccountFile, passwd: AccountFile, _group: AccountFile) -> None:
+            in_master, in_passwd = master.find(user.name), passwd.find(user.name)
+            if in_master and _master_user(in_master[1]) != user:
+                _already_exists(_master_user(in_master[1]))
+            if in_passwd and _passwd_user(in_passwd[1]).public() != user.public():
+                _already_exists(_passwd_user(in_passwd[1]))
+            for _, fields in [*master.entries(), *passwd.entries()]:
+                if int(fields[2]) == user.uid and fields[0] != user.name:
+                    raise AccountsError(f"uid {user.uid} is already used by {fields[0]!r}")
+            master.put(in_master[0] if in_master else None, user.master_line())
+            passwd.put(in_passwd[0] if in_passwd else None, user.passwd_line())
 
         return self._change(edit)
 
     def remove_user(self, name: str) -> bool:
         check_name("user", name)
 
-        def edit(master: _File, passwd: _File, group: _File) -> None:
-            for file, parse in ((master, _user_name), (passwd, _parse_passwd_name)):
-                position = file.index(parse, name)
-                if position is not None:
-                    del file.lines[position]
-            for position, line in enumerate(group.lines):
-                entry = _parse_group(line)
-                if entry and name in entry.members:
+        def edit(master: AccountFile, passwd: AccountFile, group: AccountFile) -> None:
+            for file in (master, passwd):
+                found = file.find(name)
+                if found is not None:
+                    del file.lines[found[0]]
+            for position, fields in list(group.entries()):
+                entry = _group(fields)
+                if name in entry.members:
                     members = tuple(m for m in entry.members if m != name)
                     group.lines[position] = replace(entry, members=members).line()
 
@@ -257,15 +237,14 @@ class Accounts:
         for member in group.members:
             check_name("user", member)
 
-        def edit(_master: _File, _passwd: _File, groups: _File) -> None:
-            for other in filter(None, map(_parse_group, groups.lines)):
+        def edit(_master: AccountFile, _passwd: AccountFile, groups: AccountFile) -> None:
+            for other in (_group(f) for _, f in groups.entries()):
                 if other.name == group.name and other.gid != group.gid:
                     raise AccountsError(f"group {group.name!r} already exists with gid "
                                         f"{other.gid}; remove it first to change it")
                 if other.gid == group.gid and other.name != group.name:
                     raise AccountsError(f"gid {group.gid} is already used by {other.name!r}")
-            position = groups.index(_group_name, group.name)
-            if position is None:
+            if groups.find(group.name) is None:
                 groups.put(None, group.line())
 
         return self._change(edit)
@@ -273,10 +252,10 @@ class Accounts:
     def remove_group(self, name: str) -> bool:
         check_name("group", name)
 
-        def edit(_master: _File, _passwd: _File, groups: _File) -> None:
-            position = groups.index(_group_name, name)
-            if position is not None:
-                del groups.lines[position]
+        def edit(_master: AccountFile, _passwd: AccountFile, groups: AccountFile) -> None:
+            found = groups.find(name)
+            if found is not None:
+                del groups.lines[found[0]]
 
         return self._change(edit)
 
@@ -285,17 +264,15 @@ class Accounts:
         check_name("group", group_name)
         check_name("user", user)
 
-        def edit(_master: _File, _passwd: _File, groups: _File) -> None:
-            position = groups.index(_group_name, group_name)
-            if position is None:
+        def edit(_master: AccountFile, _passwd: AccountFile, groups: AccountFile) -> None:
+            found = groups.find(group_name)
+            if found is None:
                 raise AccountsError(f"no group named {group_name!r}")
-            entry = _parse_group(groups.lines[position])
-            assert entry is not None  # index() found it by parsing
+            entry = _group(found[1])
             members = tuple(m for m in entry.members if m != user)
             if member:
                 members += (user,)
             if set(members) != set(entry.members):
-                groups.lines[position] = replace(entry, members=members).line()
+                groups.lines[found[0]] = replace(entry, members=members).line()
 
         return self._change(edit)
-

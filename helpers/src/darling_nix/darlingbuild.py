@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .fsutil import atomic_write, remove_tree
+from .fsutil import atomic_write
+from .removal import remove_tree
 
 FORMAT = 2  # 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after
 CMAKE_FLAGS = (

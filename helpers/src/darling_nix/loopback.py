@@ -16,8 +16,8 @@ from typing import Any
 
 from . import nixinstall, prefix
 from .config import load_config
-from .fsutil import remove_tree
 from .models import BuilderConfig
+from .removal import remove_tree
 from .render import render_known_hosts, render_machines, render_ssh_config, render_sshd_config
 from .runner import Runner, runner_for
 from .sshd import Sshd, free_port, generate_key

@@ -2,24 +2,29 @@
 
 The official tarball holds `nix-VERSION-SYSTEM/store/<paths>`, `.reginfo` (for
 `nix-store --load-db`) and an install script we do not run. Each store path is
-unpacked into a staging directory and renamed into the store whole, so a killed
-install leaves complete paths or none, and the next run redoes the rest.
+unpacked into a staging directory (nixtarball.py: what a member may be) and renamed
+into the store whole, so a killed install leaves complete paths or none, and the next
+run redoes the rest. The tarball is opened once: the bytes hashed are the bytes unpacked.
+The prefix belongs to the builder, so its directories are opened without following links.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 import sys
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, cast
+from typing import IO, BinaryIO, cast
 
-from .fsutil import atomic_write, remove_tree
+from . import nixtarball
+from .fsutil import Directory, UnsafePath, open_beneath
 from .models import BuilderConfig
-from .prefix import nix_conf_path
+from .prefix import NIX_CONF
+from .removal import remove_at
 from .render import render_nix_conf
 from .runner import Runner
 
@@ -45,16 +50,15 @@ class InstallResult:
 Progress = Callable[[int, int], None]
 
 
-def sha256_of(path: Path, progress: Progress | None = None) -> str:
+def sha256_of(stream: IO[bytes], progress: Progress | None = None) -> str:
     digest = hashlib.sha256()
-    total = path.stat().st_size
+    total = os.fstat(stream.fileno()).st_size
     done = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            done += len(chunk)
-            if progress:
-                progress(done, total)
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+        done += len(chunk)
+        if progress:
+            progress(done, total)
     return digest.hexdigest()
 
 
@@ -75,22 +79,11 @@ def terminal_progress(label: str) -> Progress | None:
     return show
 
 
+MARKER = PurePosixPath("nix/var/darling-nix/installed")
+
+
 def marker_path(prefix: Path) -> Path:
-    return prefix / "nix" / "var" / "darling-nix" / "installed"
-
-
-def _store_member(name: str) -> tuple[str, PurePosixPath] | None:
-    """('store'|'.reginfo', rest) for the members we use; None for others."""
-    parts = PurePosixPath(name).parts
-    if len(parts) < 2 or not parts[0].startswith("nix-"):
-        return None
-    if ".." in parts or parts[0].startswith("/"):
-        raise InstallError(f"tarball member {name!r} escapes the tarball's directory")
-    if parts[1] == ".reginfo" and len(parts) == 2:
-        return ".reginfo", PurePosixPath()
-    if parts[1] == "store" and len(parts) >= 3:
-        return "store", PurePosixPath(*parts[2:])
-    return None
+    return prefix / MARKER
 
 
 class _Reader:
@@ -106,88 +99,112 @@ class _Reader:
         return data
 
 
-def unpack(tarball: Path, store: Path, progress: Progress | None) -> tuple[list[str], bytes]:
-    """Unpack store paths missing from STORE; returns (store path names, .reginfo)."""
-    for stale in store.glob(STAGING_PREFIX + "*"):
-        remove_tree(stale)
-    staging = store / f"{STAGING_PREFIX}{os.getpid()}"
-    staging.mkdir()
-    names: list[str] = []
-    reginfo = b""
+def open_tarball(path: Path) -> BinaryIO:
+    """PATH opened for reading: a regular file, possibly reached through a link (the
+    admin's path); a directory, a device or a FIFO is refused before anything is read."""
     try:
-        with tarball.open("rb") as raw, tarfile.open(
-                fileobj=cast(IO[bytes], _Reader(raw, progress, tarball.stat().st_size)),
-                mode="r|*") as archive:
-            for member in archive:
-                kind_rest = _store_member(member.name)
-                if kind_rest is None:
-                    continue
-                kind, rest = kind_rest
-                if kind == ".reginfo":
-                    extracted = archive.extractfile(member)
-                    reginfo = extracted.read() if extracted else b""
-                    continue
-                top = rest.parts[0]
-                if len(rest.parts) == 1:
-                    names.append(top)
-                if (store / top).exists():
-                    continue
-                member.name = str(rest)
-                archive.extract(member, staging, filter="tar")
-        if not reginfo:
-            raise InstallError(f"{tarball} has no nix-*/.reginfo: not a Nix binary tarball")
-        for name in names:
-            _move_into_store(staging / name, store / name)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InstallError(f"Nix tarball {path} does not exist") from None
+    except OSError as error:
+        raise InstallError(f"cannot open the Nix tarball {path}: {error.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InstallError(f"Nix tarball {path} is {what}")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def unpack(tarball: IO[bytes], label: str, store: Directory,
+           progress: Progress | None) -> tuple[list[str], bytes]:
+    """Unpack store paths missing from STORE; returns (store path names, .reginfo)."""
+    for stale in os.listdir(store.fd):
+        if stale.startswith(STAGING_PREFIX):
+            remove_at(store, stale)
+    staging = f"{STAGING_PREFIX}{os.getpid()}"
+    os.mkdir(staging, 0o700, dir_fd=store.fd)
+    try:
+        present = {n for n in os.listdir(store.fd) if not n.startswith(STAGING_PREFIX)}
+        size = os.fstat(tarball.fileno()).st_size
+        with store.child(staging) as staged:
+            unpacked = nixtarball.unpack(cast(IO[bytes], _Reader(tarball, progress, size)),
+                                         label, staged, present)
+            if not unpacked.reginfo:
+                raise InstallError(f"{label} has no nix-*/.reginfo: not a Nix binary tarball")
+            for name in unpacked.names:
+                _move_into_store(staged, store, name)
+    except nixtarball.TarballRefused as error:
+        raise InstallError(str(error)) from None
     finally:
-        remove_tree(staging)
-    return names, reginfo
+        remove_at(store, staging)
+    return unpacked.names, unpacked.reginfo
 
 
-def _move_into_store(source: Path, target: Path) -> None:
-    if not source.exists() and not source.is_symlink():
+def _move_into_store(staging: Directory, store: Directory, name: str) -> None:
+    source = staging.lstat(name)
+    if source is None:
         return  # present before this run
-    if source.is_dir() and not source.is_symlink():
+    if stat.S_ISDIR(source.st_mode):
         # Moving a directory to another parent needs write permission on it ('..' changes).
-        mode = source.stat().st_mode
-        source.chmod(mode | 0o200)
-        os.rename(source, target)
-        target.chmod(mode)
+        with staging.child(name) as moved:
+            os.fchmod(moved.fd, stat.S_IMODE(source.st_mode) | 0o200)
+            os.rename(name, name, src_dir_fd=staging.fd, dst_dir_fd=store.fd)
+            os.fchmod(moved.fd, stat.S_IMODE(source.st_mode))
     else:
-        os.rename(source, target)
+        os.rename(name, name, src_dir_fd=staging.fd, dst_dir_fd=store.fd)
 
 
-def _nix_path(store: Path, names: list[str]) -> str:
+def _nix_path(store: Directory, names: list[str]) -> str:
     for name in names:
-        if (store / name / "bin" / "nix-store").exists():
-            return f"/nix/store/{name}"
+        with contextlib.suppress(FileNotFoundError, UnsafePath), \
+                store.descend(PurePosixPath(name) / "bin") as bin_dir:
+            if bin_dir.lstat("nix-store") is not None:
+                return f"/nix/store/{name}"
     raise InstallError("no store path in the tarball has bin/nix-store: not a Nix binary tarball")
+
+
+def _installed(prefix: Path) -> tuple[str, str] | None:
+    """(sha256, nix path) from the marker of an earlier install."""
+    try:
+        with open_beneath(prefix, MARKER.parent) as directory:
+            data = directory.read_regular(MARKER.name, 4096)
+    except (FileNotFoundError, UnsafePath):
+        return None
+    if data is None:
+        return None
+    sha, _, nix_path = data.decode(errors="replace").partition(" ")
+    return sha, nix_path.strip()
 
 
 def install(config: BuilderConfig, runner: Runner, tarball: Path, sha256: str,
             report: Callable[[str], None], force: bool = False) -> InstallResult:
     prefix = config.prefix_path
-    marker = marker_path(prefix)
-    if not tarball.is_file():
-        raise InstallError(f"Nix tarball {tarball} does not exist")
-    if not force and marker.is_file():
-        installed_sha, _, nix_path = marker.read_text().partition(" ")
-        if installed_sha == sha256:
-            return InstallResult(nix_path.strip(), True, 0)
-    actual = sha256_of(tarball, terminal_progress("verifying"))
-    if actual != sha256:
-        raise InstallError(f"sha256 mismatch for {tarball}: expected {sha256}, got {actual}; "
-                           "the prefix was not touched")
-    store = prefix / "nix" / "store"
-    if not store.is_dir():
-        raise InstallError(f"{store} does not exist: run `darling-nix prefix init` first")
-
-    runner.stop()
-    before = {p.name for p in store.iterdir()}
-    names, reginfo = unpack(tarball, store, terminal_progress("unpacking"))
-    unpacked = len([n for n in names if n not in before])
-    report(f"unpacked {unpacked} of {len(names)} store paths into {store}")
-    nix_path = _nix_path(store, names)
-    atomic_write(nix_conf_path(prefix), render_nix_conf(config).encode(), 0o644)
+    with open_tarball(tarball) as stream:
+        installed = None if force else _installed(prefix)
+        if installed and installed[0] == sha256:
+            return InstallResult(installed[1], True, 0)
+        actual = sha256_of(stream, terminal_progress("verifying"))
+        if actual != sha256:
+            raise InstallError(f"sha256 mismatch for {tarball}: expected {sha256}, got "
+                               f"{actual}; the prefix was not touched")
+        stream.seek(0)
+        try:
+            store = open_beneath(prefix, "nix/store")
+        except FileNotFoundError:
+            raise InstallError(f"{prefix / 'nix/store'} does not exist: run `darling-nix "
+                               "prefix init` first") from None
+        except UnsafePath as error:
+            raise InstallError(str(error)) from None
+        with store:
+            runner.stop()
+            before = set(os.listdir(store.fd))
+            names, reginfo = unpack(stream, str(tarball), store, terminal_progress("unpacking"))
+            unpacked = len([n for n in names if n not in before])
+            report(f"unpacked {unpacked} of {len(names)} store paths into {store.path}")
+            nix_path = _nix_path(store, names)
+    _write_in_prefix(prefix, NIX_CONF, render_nix_conf(config).encode())
 
     _run(runner, [f"{nix_path}/bin/nix-store", "--load-db"], reginfo, "registering store paths")
     report(f"registered {len(names)} store paths")
@@ -196,9 +213,16 @@ def install(config: BuilderConfig, runner: Runner, tarball: Path, sha256: str,
              "setting the default profile")
         report(f"default profile -> {nix_path}")
     runner.stop()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(marker, f"{sha256} {nix_path}\n".encode(), 0o644)
+    _write_in_prefix(prefix, MARKER, f"{sha256} {nix_path}\n".encode())
     return InstallResult(nix_path, False, unpacked)
+
+
+def _write_in_prefix(prefix: Path, relative: PurePosixPath, data: bytes) -> None:
+    try:
+        with open_beneath(prefix, relative.parent, create=True) as directory:
+            directory.write_atomic(relative.name, data, 0o644)
+    except UnsafePath as error:
+        raise InstallError(str(error)) from None
 
 
 def _profile_target(prefix: Path) -> str:

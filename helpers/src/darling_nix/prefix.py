@@ -2,7 +2,8 @@
 
 Work is planned first (reading only) as a list of actions, so `--dry-run` shows the
 exact plan and a second run finds nothing to do. Host-side writes into the prefix
-happen while Darling's container is stopped (DESIGN: the prefix is an overlay's upperdir).
+happen while Darling's container is stopped (DESIGN: the prefix is an overlay's upperdir),
+through directories opened without following links (the prefix is the builder's).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import contextlib
 import grp
 import os
 import pwd
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .accounts import Accounts, Group, User
-from .fsutil import atomic_write, remove_tree
+from .fsutil import Directory, UnsafePath, open_beneath
 from .models import BuilderConfig, ConfigError
+from .removal import remove_tree
 from .render import render_authorized_keys, render_known_hosts, render_nix_conf
 from .runner import Runner
 
@@ -36,8 +39,11 @@ def etc_dir(prefix: Path) -> Path:
     return prefix / "private" / "etc"
 
 
+NIX_CONF = PurePosixPath("private/etc/nix/nix.conf")
+
+
 def nix_conf_path(prefix: Path) -> Path:
-    return etc_dir(prefix) / "nix" / "nix.conf"
+    return prefix / NIX_CONF
 
 
 def shims_dir() -> Path | None:
@@ -49,25 +55,61 @@ def shims_dir() -> Path | None:
     return checkout if (checkout / "MANIFEST").is_file() else None
 
 
-def _write_if_changed(path: Path, content: bytes, mode: int) -> Action | None:
+def _write_if_changed(root: Path, relative: PurePosixPath, content: bytes,
+                      mode: int) -> Action | None:
+    """Plan writing ROOT/RELATIVE. Below ROOT's parent no link is followed (the prefix
+    and the state directory belong to the builder): a link on the way is refused, and a
+    link or odd file at the name itself is replaced, never written through."""
     try:
-        if path.read_bytes() == content and path.stat().st_mode & 0o7777 == mode:
-            return None
-        verb = "update"
+        with open_beneath(root, relative.parent) as directory:
+            verb = _change_verb(directory, relative.name, content, mode)
     except FileNotFoundError:
         verb = "write"
-    return Action(f"{verb} {path}", lambda: atomic_write(path, content, mode))
+    if verb is None:
+        return None
+    return Action(f"{verb} {root / relative}",
+                  lambda: _write_beneath(root, relative, content, mode))
 
 
-def _mkdir_action(directory: Path) -> Action:
-    return Action(f"create directory {directory}",
-                  lambda: directory.mkdir(parents=True, exist_ok=True))
+def _change_verb(directory: Directory, name: str, content: bytes, mode: int) -> str | None:
+    current = directory.lstat(name)
+    if current is None:
+        return "write"
+    if not stat.S_ISREG(current.st_mode):
+        return "replace"
+    if (stat.S_IMODE(current.st_mode) == mode and current.st_size == len(content)
+            and directory.read_regular(name, len(content)) == content):
+        return None
+    return "update"
+
+
+def _write_beneath(root: Path, relative: PurePosixPath, content: bytes, mode: int) -> None:
+    with open_beneath(root, relative.parent, create=True) as directory:
+        directory.write_atomic(relative.name, content, mode)
+
+
+def _is_directory_beneath(root: Path, relative: PurePosixPath) -> bool:
+    """Whether ROOT/RELATIVE is a directory; a link on the way is refused (UnsafePath)."""
+    try:
+        open_beneath(root, relative).close()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _mkdir_action(root: Path, relative: PurePosixPath) -> Action:
+    return Action(f"create directory {root / relative}",
+                  lambda: open_beneath(root, relative, create=True).close())
 
 
 def _plan_directories(config: BuilderConfig) -> list[Action]:
-    wanted = [config.prefix_path / d for d in PREFIX_DIRS] + [config.ssh_dir]
-    actions = [_mkdir_action(d) for d in wanted if not d.is_dir()]
-    etc_link = config.prefix_path / "etc"
+    prefix = config.prefix_path
+    actions = [_mkdir_action(prefix, PurePosixPath(d)) for d in PREFIX_DIRS
+               if not _is_directory_beneath(prefix, PurePosixPath(d))]
+    if not config.ssh_dir.is_dir():
+        actions.append(Action(f"create directory {config.ssh_dir}",
+                              lambda: config.ssh_dir.mkdir(parents=True, exist_ok=True)))
+    etc_link = prefix / "etc"
     if not etc_link.exists() and not etc_link.is_symlink():
         actions.append(Action(f"link {etc_link} -> private/etc",
                               lambda: etc_link.symlink_to("private/etc")))
@@ -113,22 +155,32 @@ def _plan_accounts(config: BuilderConfig) -> list[Action]:
 MACH_O_MAGICS = {bytes.fromhex(m) for m in ("cffaedfe", "cefaedfe", "cafebabe", "feedfacf")}
 
 
-def _is_mach_o(path: Path) -> bool:
+def _is_mach_o(prefix: Path, relative: PurePosixPath) -> bool:
     try:
-        with path.open("rb") as stream:
-            return stream.read(4) in MACH_O_MAGICS
-    except OSError:
+        with open_beneath(prefix, relative.parent) as directory:
+            stream = directory.open_regular(relative.name)
+            if stream is None:
+                return False
+            with stream:
+                return stream.read(4) in MACH_O_MAGICS
+    except (OSError, UnsafePath):
         return False
 
 
-def _rename_action(source: Path, target: Path) -> Action:
-    return Action(f"keep Darling's {source} as {target.name}", lambda: source.rename(target))
+def _rename_action(prefix: Path, relative: PurePosixPath, new_name: str) -> Action:
+    def rename() -> None:
+        with open_beneath(prefix, relative.parent) as directory:
+            os.rename(relative.name, new_name, src_dir_fd=directory.fd,
+                      dst_dir_fd=directory.fd)
+
+    return Action(f"keep Darling's {prefix / relative} as {new_name}", rename)
 
 
 def _plan_shims(config: BuilderConfig) -> list[Action]:
     source = shims_dir()
     if source is None:
         return []
+    prefix = config.prefix_path
     actions = []
     for number, line in enumerate((source / "MANIFEST").read_text().splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -139,15 +191,14 @@ def _plan_shims(config: BuilderConfig) -> list[Action]:
         except ValueError:
             raise ConfigError("", f"{source / 'MANIFEST'}:{number}: expected "
                                   f"'FILE DIRECTORY MODE', got {line!r}") from None
-        target = config.prefix_path / destination / Path(name).name
-        directory = target.parent
-        if not directory.is_dir():
-            actions.append(_mkdir_action(directory))
-        original = target.with_name(f"{target.name}.darling")
-        if _is_mach_o(target) and not original.exists():
+        target = PurePosixPath(destination) / Path(name).name
+        if not _is_directory_beneath(prefix, target.parent):
+            actions.append(_mkdir_action(prefix, target.parent))
+        original = f"{target.name}.darling"
+        if _is_mach_o(prefix, target) and not os.path.lexists(prefix / target.parent / original):
             # Darling's own binary (diskutil knows `eject`): the shim hands that verb to it.
-            actions.append(_rename_action(target, original))
-        action = _write_if_changed(target, (source / name).read_bytes(), mode)
+            actions.append(_rename_action(prefix, target, original))
+        action = _write_if_changed(prefix, target, (source / name).read_bytes(), mode)
         if action:
             actions.append(action)
     return actions
@@ -158,7 +209,8 @@ def _plan_ssh_files(config: BuilderConfig) -> list[Action]:
     if Path(f"{config.host_key_path}.pub").exists():
         wanted.append((config.ssh_dir / "known_hosts", render_known_hosts(config).encode(),
                        0o644))
-    return [a for a in (_write_if_changed(p, c, m) for p, c, m in wanted) if a]
+    return [a for a in (_write_if_changed(p.parent, PurePosixPath(p.name), c, m)
+                        for p, c, m in wanted) if a]
 
 
 def _creation(config: BuilderConfig, runner: Runner) -> Action:
@@ -173,7 +225,7 @@ def plan(config: BuilderConfig, runner: Runner) -> list[Action]:
         *created,
         *_plan_directories(config),
         *_plan_accounts(config),
-        *(a for a in [_write_if_changed(nix_conf_path(config.prefix_path),
+        *(a for a in [_write_if_changed(config.prefix_path, NIX_CONF,
                                         render_nix_conf(config).encode(), 0o644)] if a),
         *_plan_shims(config),
         *_plan_ssh_files(config),
@@ -199,8 +251,9 @@ def init(config: BuilderConfig, runner: Runner, report: Callable[[str], None]) -
 
 
 def wipe(config: BuilderConfig, runner: Runner) -> bool:
-    """Remove the prefix (for ephemeral builders); True if there was one."""
-    if not config.prefix_path.exists():
+    """Remove the prefix (for ephemeral builders); True if there was one. A prefix that is
+    a symbolic link is refused (UnsafePath), and no link inside it is followed."""
+    if not os.path.lexists(config.prefix_path):
         return False
     runner.stop()
     remove_tree(config.prefix_path)

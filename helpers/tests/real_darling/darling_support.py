@@ -13,7 +13,7 @@ from pathlib import Path
 from darling_nix.cli.darling_cmds import shared_source
 from darling_nix.darlingbuild import TOOLS, Installed
 from darling_nix.darwincc import DarwinToolchain
-from darling_nix.fsutil import remove_tree
+from darling_nix.removal import remove_tree
 from darling_nix.runner import DarlingRunner
 
 HERE = Path(__file__).resolve().parent

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from ..accounts import Accounts, AccountsError, Group, User
-from ..fsutil import LockTimeout
+from ..dirlock import LockTimeout
 from ..prefix import etc_dir
 from ..runner import Runner, runner_for
 from .common import DEFAULT_CONFIG, EXIT_FAILED, EXIT_USAGE, JsonOption, fail, load, print_json
@@ -26,6 +26,7 @@ class _Selected:
 
 
 state: dict[str, _Selected] = {}
+T = TypeVar("T")
 
 
 @app.callback()
@@ -50,9 +51,9 @@ def _apply(change: bool, done: str, nothing: str) -> None:
     typer.echo(done if change else nothing)
 
 
-def _run(operation: str, call: Callable[[], bool]) -> bool:
+def _run(operation: str, call: Callable[[], T], *, writes: bool = True) -> T:
     runner = state["selected"].runner
-    if runner is not None and runner.running():
+    if writes and runner is not None and runner.running():
         # Measured: a file replaced in the prefix (the overlay's upperdir) under a running
         # container is not what programs inside read; it is seen only after a restart.
         fail(f"{operation}: the prefix's Darling container is running and would not see the "
@@ -68,7 +69,7 @@ def _run(operation: str, call: Callable[[], bool]) -> bool:
 def list_(json: JsonOption = False) -> None:
     """List users and groups."""
     accounts = _accounts()
-    users, groups = accounts.users(), accounts.groups()
+    users, groups = _run("list", lambda: (accounts.users(), accounts.groups()), writes=False)
     if json:
         print_json({"users": [asdict(u) for u in users],
                     "groups": [{**asdict(g), "members": list(g.members)} for g in groups]})

@@ -10,7 +10,8 @@ import typer
 
 from .. import nixinstall, prefix
 from ..accounts import AccountsError
-from ..fsutil import LockTimeout, atomic_write
+from ..dirlock import LockTimeout
+from ..fsutil import UnsafePath, atomic_write
 from ..models import ConfigError, check_sha256
 from ..render import RENDERERS, render
 from ..runner import runner_for
@@ -58,7 +59,7 @@ def prefix_init(
             count = len(actions)
         else:
             count = prefix.init(builder, runner, typer.echo)
-    except ConfigError as error:
+    except (ConfigError, UnsafePath) as error:
         fail(str(error))
     except (AccountsError, LockTimeout, OSError, subprocess.CalledProcessError) as error:
         fail(f"prefix init stopped: {error}", EXIT_FAILED)
@@ -72,6 +73,8 @@ def prefix_wipe(config: ConfigOption = DEFAULT_CONFIG) -> None:
     builder = load(config)
     try:
         removed = prefix.wipe(builder, runner_for(builder))
+    except UnsafePath as error:
+        fail(f"cannot remove {builder.prefix_path}: {error}")
     except OSError as error:
         fail(f"cannot remove {builder.prefix_path}: {error}", EXIT_FAILED)
     typer.echo(f"removed {builder.prefix_path}" if removed else "no prefix to remove")
@@ -116,6 +119,8 @@ def install_nix_command(
         fail(str(error), EXIT_FAILED)
     except nixinstall.InstallError as error:
         fail(str(error))
+    except OSError as error:
+        fail(f"install-nix stopped: {error}", EXIT_FAILED)
     if result.already_installed:
         typer.echo(f"already installed: {result.nix_path}")
     else:
