@@ -45,7 +45,7 @@ acc_die() {
 # lacks one (a Darling built without file_cmds, text_cmds or awk) gets one
 # line naming all that are missing, not a failure halfway through a change
 # (without mkdir the lock loop would spin and report a timeout).
-ACC_TOOLS='awk cat chmod id mkdir mv rm rmdir sleep sort tr'
+ACC_TOOLS='awk cat chmod head id ls mkdir mktemp mv rm rmdir sleep sort tr wc'
 acc_need_tools() {
     _acc_missing=
     for _acc_t in $ACC_TOOLS; do

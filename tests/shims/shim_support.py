@@ -20,7 +20,8 @@ ACCOUNT_SHIMS = ("dscl", "dseditgroup", "sysadminctl")
 ALL_SHIMS = (*ACCOUNT_SHIMS, "diskutil", "sandbox-exec")
 # The programs the shims run besides shell builtins (docs/shims.md): a prefix needs all of
 # them (test_shim_tools.py runs the shims with nothing else on PATH).
-TOOLS = ("awk", "cat", "chmod", "df", "id", "mkdir", "mv", "rm", "rmdir", "sleep", "sort", "tr")
+TOOLS = ("awk", "cat", "chmod", "df", "head", "id", "ls", "mkdir", "mktemp", "mv", "rm", "rmdir", "sleep",
+         "sort", "tr", "wc")
 
 # What Darling's first run writes: root and the invoking user; wheel and the
 # user's group (DESIGN.md), plus a comment and macOS's nobody, whose id -2 makes

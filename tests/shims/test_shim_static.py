@@ -32,8 +32,9 @@ FORBIDDEN = {
     r"<<<": "here-strings",
     r"\bsed\s+(-[a-zA-Z]*\s+)*-i": "sed -i",
     r"\becho\s+-e\b": "echo -e",
-    # mktemp is in GNU coreutils and macOS (shell_cmds), but only with a template.
-    r"\bmktemp\b(?!\s+\"[^\"]*XXXXXXXX\")": "mktemp without a template",
+    # mktemp is in GNU coreutils and macOS (shell_cmds), but only with a template
+    # (where it is run as a command, not where a word list names it).
+    r"(?m)(?:^|[;&|(]|\$\()\s*mktemp\b(?!\s+\"[^\"]*XXXXXXXX\")": "mktemp without a template",
     r"\bdeclare\b|\btypeset\b|\bmapfile\b|\breadarray\b": "bash-only builtins",
     r"\$\{[A-Za-z_]+(,,|\^\^)": "case conversion expansions",
     r"\bgensub\(|\bstrftime\(|\basort\(": "gawk-only functions",

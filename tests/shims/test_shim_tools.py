@@ -57,11 +57,11 @@ def test_missing_tools_are_named_before_anything_is_done(prefix: Prefix, tmp_pat
     every missing program, exit 1, no file touched."""
     directory = tmp_path / "bin"
     directory.mkdir()
-    for program in (prefix.shell, "id", "sleep"):
+    for program in (prefix.shell, "id", "mktemp", "sleep"):  # what the core+shell prefix has
         (directory / program).symlink_to(shutil.which(program) or program)
     before = prefix.snapshot()
     result = prefix.run(shim, "-h", PATH=str(directory))
     assert (result.returncode, result.stderr) == (1, f"{shim}: missing programs: awk cat chmod "
-                                                     "mkdir mv rm rmdir sort tr (the darling-nix "
-                                                     "shims need them)\n")
+                                                     "head ls mkdir mv rm rmdir sort tr wc (the "
+                                                     "darling-nix shims need them)\n")
     assert prefix.snapshot() == before

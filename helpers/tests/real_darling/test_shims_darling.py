@@ -118,7 +118,9 @@ def test_account_functions_under_bash_3_2(initialised: Initialised) -> None:
     """The library's own shell logic, which needs none of the programs: shell functions that
     fail stand in for them, so the library loads whatever the prefix lacks."""
     stand_ins = "".join(f"{tool}() {{ return 127; }}; " for tool in TOOLS)
-    script = (stand_ins + ". /usr/libexec/darling-nix/accounts.sh || exit 9; "
+    # an empty root: loading the library checks the account files, which needs the programs
+    script = (stand_ins + 'DARLING_SHIM_ROOT=$(/usr/bin/mktemp -d /tmp/acc.XXXXXXXX) || exit 8; '
+              "export DARLING_SHIM_ROOT; . /usr/libexec/darling-nix/accounts.sh || exit 9; "
               + "; ".join(FUNCTIONS))
     result = run(initialised.runner, "/bin/sh", "-c", script)
     assert result.stdout.splitlines() == list(FUNCTIONS.values()), result
