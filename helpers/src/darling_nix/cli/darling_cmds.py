@@ -1,4 +1,5 @@
-"""`darling-nix darling build`: Darling from source on a host without Nix."""
+"""`darling-nix darling build|toolchain`: Darling from source on a host without Nix, and the
+darwin cross toolchain made from it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from .. import darlingbuild
+from .. import darlingbuild, toolchain
+from ..darwincc import CompileError, DarwinToolchain
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 
 app = typer.Typer(help="Darling itself, built on this host (for machines without Nix).",
@@ -101,3 +103,39 @@ def build_command(
         print_json(asdict(installed))
     else:
         typer.echo(installed.install)
+
+
+@app.command("toolchain")
+def toolchain_command(
+    install: Annotated[Path | None, typer.Option(
+        help="A Darling install made by `darling build` (it holds manifest.json). Default: "
+             "<cache>/installs/patched.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Where to put the toolchain. Default: <cache>/toolchains/KEY.", show_default=False)] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Cache directory. Default: /var/cache/darling-nix as root, ~/.cache/darling-nix "
+             "otherwise.", show_default=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make the x86_64-apple-darwin20 cross toolchain of a Darling build: cc/c++/ld/ar/ranlib
+    wrappers, a CMake toolchain file, a meson cross file and an env file for autotools
+    (docs/darwin-toolchain.md). Made once per install; prints its directory (or, with
+    --json, its manifest)."""
+    cache = cache or darlingbuild.default_cache()
+    install = install or cache / "installs" / "patched"
+    try:
+        installed = darlingbuild.Installed.read(install)
+    except (OSError, ValueError, TypeError) as error:
+        fail(f"{install}: not a Darling install made by `darling-nix darling build` ({error})")
+    compilers = DarwinToolchain.for_install(installed)
+    try:
+        root = out or toolchain.default_root(cache, installed, compilers)
+        made, _ = toolchain.make(installed, root, compilers)
+    except toolchain.ToolchainError as error:
+        fail(str(error))
+    except CompileError as error:
+        fail(f"building libc++fs failed: {error}", EXIT_FAILED)
+    if as_json:
+        print_json(asdict(made))
+    else:
+        typer.echo(made.root)
