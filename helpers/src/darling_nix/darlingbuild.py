@@ -80,7 +80,7 @@ class BuildPlan:
     def key(self) -> str:
         identity = {
             "format": FORMAT, "source": self.source_id, "flags": self.flags,
-            "compiler": self.compiler, "prepare": _sha256(self.prepare_script),
+            "compiler": self.compiler, "prepare": sha256_file(self.prepare_script),
             "patches": [(p.name, p.root, p.sha256) for p in self.patches],
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
@@ -129,7 +129,7 @@ def checkout_pkgs_darling() -> Path:
                                Path(__file__).resolve().parents[3] / "pkgs" / "darling"))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(1 << 20):
@@ -158,7 +158,7 @@ def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> 
             path = upstream_dir / entry["localName"]
         if not path.is_file():
             raise BuildInputError(f"patch {entry['name']}: {path} does not exist")
-        patches.append(Patch(entry["name"], entry["root"], path, _sha256(path)))
+        patches.append(Patch(entry["name"], entry["root"], path, sha256_file(path)))
     return tuple(patches)
 
 
@@ -172,7 +172,7 @@ def _source_id(source: Path, cache: Path) -> str:
             known = json.loads(memo.read_text())
         stamp = f"{source.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         if stamp not in known:
-            known[stamp] = "tarball-sha256:" + _sha256(source)
+            known[stamp] = "tarball-sha256:" + sha256_file(source)
             atomic_write(memo, json.dumps(known, indent=1).encode())
         return known[stamp]
     if (source / ".git").exists():
