@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from darling_nix.darwincc import CompileError, DarwinToolchain
 from darling_nix.runner import DarlingRunner
 
 HERE = Path(__file__).resolve().parent
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 # Found by nix_store_calls.c (docs/darling-patches.md): Darling answers no kern.maxfilesperproc;
 # Nix's bumpFileLimit then falls back to the hard limit, which the next check shows works.
 KNOWN_GAPS = ["sysctlbyname kern.maxfilesperproc answers > 0 (errno 2: No such file or directory)"]
@@ -158,3 +160,17 @@ def test_dependencies_round_trip(cross: toolchain.Toolchain, sysroot: Path, darw
                    check=True)
     passed, failed, output = checks(darling_runner, program)
     assert not failed and len(passed) == 4, output
+
+
+def test_an_unknown_dependency_is_named(cross: toolchain.Toolchain, cli: CliRunner) -> None:
+    result = cli("darling", "deps", "--only", "nosuch")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "unknown dependency 'nosuch'" in result.stderr
+
+
+def test_a_non_toolchain_out_directory_is_left_alone(cli: CliRunner, darling_install: Installed,
+                                                     tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep")
+    result = cli("darling", "toolchain", "--install", darling_install.install, "--out", str(tmp_path))
+    assert result.returncode == 2 and "is not a toolchain directory" in result.stderr, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
