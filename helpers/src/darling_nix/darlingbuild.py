@@ -10,7 +10,8 @@ Everything lives under one cache directory:
     trees/KEY/src      the patched source, build directory src/build (Darling wants it there);
                        removed once its install is in place
     installs/KEY/      `ninja install` output, bin/darling setuid root, sdk/ (copy-sdk.sh:
-                       the SDK and cctools' ld/ar/ranlib), manifest.json last
+                       the SDK and cctools' ld/ar/ranlib; libcxx/: Darling's libc++ sources),
+                       manifest.json last
     installs/VARIANT   -> the KEY last built or found for that variant (a stable path)
 KEY hashes the source, each patch's content, the preparation script, the CMake flags and
 the compiler, so an unchanged build is found and skipped, and any change builds anew.
@@ -34,7 +35,9 @@ from pathlib import Path
 from .fsutil import atomic_write
 from .removal import remove_tree
 
-FORMAT = 2  # 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after
+# 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after.
+# 3: sdk/libcxx: the libc++ sources Darling builds (headers for C++17, src/filesystem).
+FORMAT = 3
 CMAKE_FLAGS = (
     "-DTARGET_i386=OFF",
     "-DCOMPONENTS=core",
@@ -49,6 +52,7 @@ TOOLS = ("cmake", "ninja", "clang", "bison", "flex", "patch", "tar", "xz")
 # The SDK inside a Developer tree, and cctools' ld as copy-sdk.sh places it (sdk/bin)
 SDK = "Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk"
 LD = "bin/x86_64-apple-darwin20-ld"
+LIBCXX = "src/external/libcxx"  # in the source tree; copied to <install>/sdk/libcxx
 NINJA_STATUS = re.compile(rb"^\[(\d+)/(\d+)\] ")
 
 
@@ -84,8 +88,8 @@ class BuildPlan:
     def key(self) -> str:
         identity = {
             "format": FORMAT, "source": self.source_id, "flags": self.flags,
-            "compiler": self.compiler, "prepare": _sha256(self.prepare_script),
-            "copy-sdk": _sha256(self.copy_sdk_script),
+            "compiler": self.compiler, "prepare": sha256_file(self.prepare_script),
+            "copy-sdk": sha256_file(self.copy_sdk_script),
             "patches": [(p.name, p.root, p.sha256) for p in self.patches],
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
@@ -134,7 +138,7 @@ def checkout_pkgs_darling() -> Path:
                                Path(__file__).resolve().parents[3] / "pkgs" / "darling"))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(1 << 20):
@@ -163,7 +167,7 @@ def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> 
             path = upstream_dir / entry["localName"]
         if not path.is_file():
             raise BuildInputError(f"patch {entry['name']}: {path} does not exist")
-        patches.append(Patch(entry["name"], entry["root"], path, _sha256(path)))
+        patches.append(Patch(entry["name"], entry["root"], path, sha256_file(path)))
     return tuple(patches)
 
 
@@ -177,7 +181,7 @@ def _source_id(source: Path, cache: Path) -> str:
             known = json.loads(memo.read_text())
         stamp = f"{source.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         if stamp not in known:
-            known[stamp] = "tarball-sha256:" + _sha256(source)
+            known[stamp] = "tarball-sha256:" + sha256_file(source)
             atomic_write(memo, json.dumps(known, indent=1).encode())
         return known[stamp]
     if (source / ".git").exists():
@@ -347,6 +351,10 @@ def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started
     _run(["ninja", "-C", str(src / "build"), "install"], log, env={**env, "DESTDIR": str(stage)})
     staged = Path(f"{stage}{plan.install}")
     _run(["sh", str(plan.copy_sdk_script), str(src), str(src / "build"), str(staged / "sdk")], log)
+    # Darling's own libc++ (LLVM 13): the SDK's xctoolchain headers are LLVM 5, without
+    # <filesystem>, and libc++.1.dylib lacks src/filesystem, which the toolchain builds.
+    for part in ("include", "src"):
+        shutil.copytree(src / LIBCXX / part, staged / "sdk" / "libcxx" / part, symlinks=True)
     darling = staged / "bin" / "darling"
     # prepare-source.sh takes setuid out of the install rules (the store cannot hold it);
     # on a host `darling` must be setuid root, and only it.

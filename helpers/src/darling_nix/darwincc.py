@@ -1,15 +1,19 @@
 """Compiling macOS (Mach-O x86_64) programs on the Linux host for a Darling install.
 
-The host's clang compiles for x86_64-apple-darwin20 against the SDK headers of
-Darling's source tree; the build's own cctools ld64 links against the libSystem
-of the install's prefix template (libexec/darling). Without -DPLATFORM_MacOSX the
-headers ask for `$UNIX2003` symbols that Darling's libSystem does not have.
+The host's clang compiles for x86_64-apple-darwin20 against the SDK headers of a
+Darling install (<install>/sdk, made by pkgs/darling/copy-sdk.sh); its Darwin driver links
+with the build's own cctools ld64 (-fuse-ld) against the libSystem of the install's prefix template (-isysroot
+libexec/darling becomes ld's -syslibroot). Without -DPLATFORM_MacOSX the headers ask
+for `$UNIX2003` symbols that Darling's libSystem does not have. C++ uses the headers
+of the libc++ that Darling builds (LLVM 13; the SDK's xctoolchain copy is LLVM 5, too
+old for C++17's <filesystem>), and -stdlib=libc++ because Debian's clang would link
+libstdc++ otherwise. -Qunused-arguments: the one flag list serves compiling, linking
+and both at once, so a link does not warn (or fail under -Werror) about -nostdinc.
 """
 
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,6 @@ from .darlingbuild import Installed
 
 TARGET = "x86_64-apple-darwin20"
 MACOS_MIN = "11.0"
-LIBCXX_HEADERS = "Developer/Toolchains/XcodeDefault.xctoolchain/usr/include/c++/v1"
 
 
 class CompileError(RuntimeError):
@@ -38,38 +41,36 @@ class DarwinToolchain:
                    Path(installed.install) / "libexec" / "darling")
 
     @property
-    def developer_root(self) -> Path:
-        # the SDK lives at <root>/Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk
+    def sdk_root(self) -> Path:
+        # <install>/sdk: Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk, libcxx/
         return self.sdk.parents[5]
 
     def resource_dir(self) -> str:
         return subprocess.run([self.clang, "-print-resource-dir"], capture_output=True,
                               text=True, check=True).stdout.strip()
 
-    def compile_flags(self, cxx: bool) -> list[str]:
+    @property
+    def libcxx_source(self) -> Path:
+        """Darling's libc++ (include/ and src/), the one its libc++.1.dylib is built from."""
+        return self.sdk_root / "libcxx"
+
+    def flags(self, cxx: bool) -> list[str]:
+        """Every flag the compiler driver needs, whether it compiles, links, or both."""
         flags = [f"--target={TARGET}", f"-mmacosx-version-min={MACOS_MIN}", "-DPLATFORM_MacOSX",
                  "-nostdinc", "-isystem", str(self.sdk / "usr" / "include"),
-                 "-isystem", f"{self.resource_dir()}/include"]
+                 "-isystem", f"{self.resource_dir()}/include",
+                 f"-fuse-ld={self.ld}", "-isysroot", str(self.syslibroot), "-Qunused-arguments"]
         if cxx:
-            flags[4:4] = ["-nostdinc++", "-isystem", str(self.developer_root / LIBCXX_HEADERS)]
+            flags[4:4] = ["-stdlib=libc++", "-nostdinc++",
+                          "-isystem", str(self.libcxx_source / "include")]
         return flags
 
-    def link_flags(self, cxx: bool) -> list[str]:
-        return ["-arch", "x86_64", "-macosx_version_min", MACOS_MIN, "-syslibroot",
-                str(self.syslibroot), *(["-lc++"] if cxx else []), "-lSystem"]
-
     def build(self, sources: Sequence[Path], output: Path, *, cxx: bool = False,
-              cflags: Sequence[str] = ()) -> Path:
+              cflags: Sequence[str] = (), libs: Sequence[str] = ()) -> Path:
         """Compile SOURCES and link them into the Mach-O executable OUTPUT."""
         compiler = f"{self.clang}++" if cxx else self.clang
-        with tempfile.TemporaryDirectory(prefix="darwincc-") as scratch:
-            objects = []
-            for index, source in enumerate(sources):
-                obj = Path(scratch) / f"{index}-{source.stem}.o"
-                self._run([compiler, *self.compile_flags(cxx), *cflags, "-c", str(source),
-                           "-o", str(obj)])
-                objects.append(str(obj))
-            self._run([str(self.ld), *objects, *self.link_flags(cxx), "-o", str(output)])
+        self._run([compiler, *self.flags(cxx), *cflags, *map(str, sources), "-o", str(output),
+                   *libs])
         return output
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""`darling-nix darling build`: Darling from source on a host without Nix."""
+"""`darling-nix darling build|toolchain|deps`: Darling from source on a host without Nix, the
+darwin cross toolchain made from it, and Nix's dependencies cross-built with that."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from .. import darlingbuild
+from .. import darlingbuild, deps, sources, toolchain
+from ..darwincc import CompileError, DarwinToolchain
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 
 app = typer.Typer(help="Darling itself, built on this host (for machines without Nix).",
@@ -101,3 +103,78 @@ def build_command(
         print_json(asdict(installed))
     else:
         typer.echo(installed.install)
+
+
+def _installed(install: Path) -> darlingbuild.Installed:
+    try:
+        return darlingbuild.Installed.read(install)
+    except (OSError, ValueError, TypeError) as error:
+        fail(f"{install}: not a Darling install made by `darling-nix darling build` ({error})")
+
+
+@app.command("toolchain")
+def toolchain_command(
+    install: Annotated[Path | None, typer.Option(
+        help="A Darling install made by `darling build` (it holds manifest.json). Default: "
+             "<cache>/installs/patched.", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Where to put the toolchain. Default: <cache>/toolchains/KEY.", show_default=False)] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Cache directory. Default: /var/cache/darling-nix as root, ~/.cache/darling-nix "
+             "otherwise.", show_default=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make the x86_64-apple-darwin20 cross toolchain of a Darling build: cc/c++/ld/ar/ranlib
+    wrappers, a CMake toolchain file, a meson cross file and an env file for autotools
+    (docs/darwin-toolchain.md). Made once per install; prints its directory (or, with
+    --json, its manifest)."""
+    cache = cache or darlingbuild.default_cache()
+    installed = _installed(install or cache / "installs" / "patched")
+    compilers = DarwinToolchain.for_install(installed)
+    try:
+        root = out or toolchain.default_root(cache, installed, compilers)
+        made, _ = toolchain.make(installed, root, compilers)
+    except toolchain.ToolchainError as error:
+        fail(str(error))
+    except CompileError as error:
+        fail(f"building libc++fs failed: {error}", EXIT_FAILED)
+    if as_json:
+        print_json(asdict(made))
+    else:
+        typer.echo(made.root)
+
+
+@app.command("deps")
+def deps_command(
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Build only this dependency (repeatable). Default: all of "
+                       "data/darwin-deps.json.", show_default=False)] = None,
+    install: Annotated[Path | None, typer.Option(
+        help="The Darling install. Default: <cache>/installs/patched.", show_default=False)] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Cache directory. Default: /var/cache/darling-nix as root, ~/.cache/darling-nix "
+             "otherwise.", show_default=False)] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cross-build Nix's dependencies (pinned Debian sources) into the darwin sysroot
+    <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of `darling toolchain`; a dependency
+    whose recipe is unchanged is not built again."""
+    cache = cache or darlingbuild.default_cache()
+    installed = _installed(install or cache / "installs" / "patched")
+    compilers = DarwinToolchain.for_install(installed)
+    results = []
+    try:
+        made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
+                                 compilers)
+        for name in only or list(sources.pinned()):
+            results.append(deps.build(name, made, cache, lambda m: typer.echo(f"==> {m}", err=True)))
+    except (toolchain.ToolchainError, deps.DepInputError) as error:
+        fail(str(error))
+    except (CompileError, deps.DepBuildFailed, sources.SourceUnavailable) as error:
+        fail(str(error), EXIT_FAILED)
+    if as_json:
+        print_json([asdict(built) for built in results])
+    else:
+        for built in results:
+            state = f"built in {built.seconds:.0f} s" if built.built_now else "up to date"
+            typer.echo(f"{built.name:15} {built.version:10} {state}")

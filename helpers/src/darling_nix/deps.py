@@ -1,0 +1,156 @@
+"""`darling-nix darling deps`: Nix's C/C++ dependencies cross-built into a darwin sysroot.
+
+Each dependency of data/darwin-deps.json is built from its pinned tarball (sources.py)
+with the toolchain of toolchain.py and installed into <cache>/sysroot/TOOLCHAIN-KEY
+(include/, lib/). A stamp <sysroot>/.deps/NAME.json, written last, records the recipe
+it was built from: an unchanged recipe is not built again, so a second run is fast.
+A build installs into a staging DESTDIR first and is merged into the sysroot only
+when it succeeded, so a failed build leaves the sysroot as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sources
+from .fsutil import atomic_write
+from .toolchain import Toolchain
+
+BUILD_MACHINE = "x86_64-pc-linux-gnu"
+Say = Callable[[str], None]
+
+
+class DepBuildFailed(RuntimeError):
+    """A dependency's configure, build or install step failed; the log has the details."""
+
+
+class DepInputError(RuntimeError):
+    """An unknown dependency, or a host tool its build needs is missing (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Built:
+    name: str
+    version: str
+    sysroot: str
+    libs: list[str]
+    recipe: str  # sha256 of the recipe (and the toolchain) it was built with
+    seconds: float
+    built_now: bool
+
+
+def sysroot(cache: Path, toolchain: Toolchain) -> Path:
+    return cache / "sysroot" / toolchain.key
+
+
+def recipe_hash(recipe: dict[str, object], toolchain: Toolchain) -> str:
+    identity = {"recipe": recipe, "toolchain": toolchain.key}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
+    """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
+    recipes = sources.pinned()
+    if name not in recipes:
+        raise DepInputError(f"unknown dependency {name!r} (known: {', '.join(recipes)})")
+    recipe = recipes[name]
+    root = sysroot(cache, toolchain)
+    stamp = root / ".deps" / f"{name}.json"
+    wanted = recipe_hash(recipe, toolchain)
+    if stamp.is_file():
+        found = Built(**{**json.loads(stamp.read_text()), "built_now": False})
+        if found.recipe == wanted:
+            return found
+    missing = [tool for tool in _strings(recipe, "host_tools") if shutil.which(tool) is None]
+    if missing:
+        raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")
+    tarball = sources.fetch(sources.source_of(name), cache)
+    logs = cache / "deps-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{name}.log"
+    log.write_bytes(b"")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=_scratch(cache)) as scratch:
+        say(f"{name}: building from {tarball.name} (log: {log})")
+        _run(["tar", "-xf", str(tarball), "-C", scratch], log)
+        (top,) = [p for p in Path(scratch).iterdir() if p.is_dir()]
+        stage = Path(scratch) / "stage"
+        _BUILDERS[str(recipe["build"])](recipe, top, root, stage, toolchain, log)
+        staged = Path(f"{stage}{root}")
+        root.mkdir(parents=True, exist_ok=True)
+        _run(["cp", "-a", f"{staged}/.", str(root)], log)
+    built = Built(name=name, version=str(recipe["version"]), sysroot=str(root),
+                  libs=_strings(recipe, "libs"), recipe=wanted,
+                  seconds=round(time.monotonic() - started, 1), built_now=True)
+    stamp.parent.mkdir(exist_ok=True)
+    record = {k: v for k, v in built.__dict__.items() if k != "built_now"}
+    atomic_write(stamp, json.dumps(record, indent=2).encode() + b"\n")
+    return built
+
+
+def _scratch(cache: Path) -> Path:
+    where = cache / "deps-build"
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def _strings(recipe: dict[str, object], key: str) -> list[str]:
+    value = recipe.get(key, [])
+    assert isinstance(value, list)
+    return [str(item) for item in value]
+
+
+def _environment(toolchain: Toolchain) -> dict[str, str]:
+    return {**os.environ, "CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
+            "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip}
+
+
+def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
+               toolchain: Toolchain, log: Path) -> None:
+    env = _environment(toolchain)
+    _run(["./configure", f"--host={toolchain.target}", f"--build={BUILD_MACHINE}",
+          f"--prefix={prefix}", *_strings(recipe, "configure")], log, cwd=top, env=env)
+    _run(["make", f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
+    _run(["make", "install", f"DESTDIR={stage}"], log, cwd=top, env=env)
+
+
+def _cmake(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
+           toolchain: Toolchain, log: Path) -> None:
+    build_dir = top / "darwin-build"
+    _run(["cmake", "-S", str(top), "-B", str(build_dir), "-G", "Ninja",
+          f"-DCMAKE_TOOLCHAIN_FILE={toolchain.cmake_toolchain}", f"-DCMAKE_INSTALL_PREFIX={prefix}",
+          "-DCMAKE_BUILD_TYPE=Release", *_strings(recipe, "cmake")], log)
+    _run(["ninja", "-C", str(build_dir)], log)
+    _run(["ninja", "-C", str(build_dir), "install"], log, env={**os.environ, "DESTDIR": str(stage)})
+
+
+def _make(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
+          toolchain: Toolchain, log: Path) -> None:
+    # a plain Makefile knows no DESTDIR: its PREFIX is the staging copy of the sysroot
+    targets = [arg.replace("$PREFIX", f"{stage}{prefix}") for arg in _strings(recipe, "make")]
+    _run(["make", f"CC={toolchain.cc}", f"AR={toolchain.ar}", f"RANLIB={toolchain.ranlib}",
+          *targets], log, cwd=top)
+
+
+_BUILDERS = {"autotools": _autotools, "cmake": _cmake, "make": _make}
+
+
+def _run(argv: list[str], log: Path, *, cwd: Path | None = None,
+         env: dict[str, str] | None = None) -> None:
+    with log.open("ab") as sink:
+        sink.write(f"\n$ {' '.join(argv)}\n".encode())
+        sink.flush()
+        status = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                                stderr=subprocess.STDOUT, check=False).returncode
+    if status != 0:
+        tail = log.read_bytes()[-2000:].decode(errors="replace")
+        raise DepBuildFailed(f"{argv[0]} failed (exit {status}); log: {log}\n{tail}")

@@ -1,0 +1,91 @@
+"""Upstream sources of the darwin dependencies, pinned by sha256 and cached.
+
+Each source is a Debian source package's upstream tarball (the `.orig.tar.*` that
+`apt-get source` fetches), named with its sha256 in data/darwin-deps.json. apt runs
+with a private configuration under <cache>/sources/apt (its own deb-src list and
+package lists), so the host's apt setup is neither needed nor touched. A tarball is
+kept as <cache>/sources/FILE once its hash matches: a second build fetches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .darlingbuild import sha256_file
+
+DEBIAN_SOURCES = "deb-src http://deb.debian.org/debian bookworm main\n"
+
+
+class SourceUnavailable(RuntimeError):
+    """The pinned tarball cannot be had: apt failed, or what came has another hash."""
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # the dependency's name in darwin-deps.json
+    debian: str  # Debian source package
+    file: str  # the upstream tarball as Debian names it
+    sha256: str
+
+
+def pinned() -> dict[str, dict[str, object]]:
+    """data/darwin-deps.json: dependency name -> its source and its build recipe."""
+    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
+    deps: dict[str, dict[str, object]] = json.loads(text)["deps"]
+    return deps
+
+
+def source_of(name: str) -> Source:
+    entry = pinned()[name]
+    return Source(name, str(entry["debian"]), str(entry["file"]), str(entry["sha256"]))
+
+
+def fetch(source: Source, cache: Path) -> Path:
+    """The tarball of SOURCE in <cache>/sources, fetched with apt-get source if missing."""
+    kept = cache / "sources" / source.file
+    if kept.is_file() and sha256_file(kept) == source.sha256:
+        return kept
+    apt = _apt_config(cache / "sources" / "apt")
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=kept.parent) as scratch:
+        if not any((cache / "sources" / "apt" / "lists").glob("*_Sources*")):
+            _apt(["update"], apt, Path(scratch))
+        try:
+            _apt(["source", "--download-only", source.debian], apt, Path(scratch))
+        except SourceUnavailable:
+            _apt(["update"], apt, Path(scratch))  # the lists may name a superseded version
+            _apt(["source", "--download-only", source.debian], apt, Path(scratch))
+        fetched = Path(scratch) / source.file
+        if not fetched.is_file():
+            offered = sorted(p.name for p in Path(scratch).iterdir())
+            raise SourceUnavailable(f"{source.name}: Debian's {source.debian} no longer has "
+                                    f"{source.file} (it has {', '.join(offered)})")
+        actual = sha256_file(fetched)
+        if actual != source.sha256:
+            raise SourceUnavailable(f"{source.name}: {source.file} has sha256 {actual}, "
+                                    f"pinned {source.sha256}")
+        os.replace(fetched, kept)
+    return kept
+
+
+def _apt_config(root: Path) -> list[str]:
+    for sub in ("lists/partial", "archives/partial", "etc"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "sources.list").write_text(DEBIAN_SOURCES)
+    return ["-o", f"Dir::Etc::SourceList={root / 'etc' / 'sources.list'}",
+            "-o", "Dir::Etc::SourceParts=/nonexistent", "-o", f"Dir::State::Lists={root / 'lists'}",
+            "-o", f"Dir::Cache={root}", "-o", "Debug::NoLocking=1",
+            "-o", "APT::Sandbox::User=root"]
+
+
+def _apt(args: list[str], config: list[str], cwd: Path) -> None:
+    result = subprocess.run(["apt-get", "-q", *config, *args], cwd=cwd, capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0:
+        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise SourceUnavailable(f"apt-get {' '.join(args)} failed: {last[0]}")
