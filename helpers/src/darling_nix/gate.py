@@ -18,7 +18,9 @@ import syslog
 import time
 
 from . import defaults
+from .oneline import shorten, shown
 from .runner import Runner, make_runner
+from .smallfile import SmallFileError, read_text
 
 # The exact commands Nix's remote stores send, and the one read-only probe `doctor` uses.
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -42,7 +44,7 @@ class GateUsageError(GateConfigError):
 
 def _absolute(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
-        raise GateConfigError(f"{key}: expected an absolute path, got {value!r}")
+        raise GateConfigError(f"{key}: expected an absolute path, got {shown(value)}")
     return value
 
 
@@ -59,7 +61,7 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner,
     kind = values.get("kind", defaults.RUNNER_KIND)
     if kind not in ("darling", "namespace"):
         raise GateConfigError(f"{names['kind']}: expected 'darling' or 'namespace', "
-                              f"got {kind!r}")
+                              f"got {shown(kind)}")
     state_dir = _absolute(names["state_dir"], values.get("state_dir", defaults.STATE_DIR))
     prefix = _absolute(names["prefix"],
                        values.get("prefix", defaults.prefix_of(state_dir)))
@@ -70,21 +72,20 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner,
 def read_settings(path: str) -> tuple[Runner, str]:
     """The runner and the state directory from the config file at PATH."""
     try:
-        with open(path, "rb") as stream:
-            text = stream.read()
-    except OSError as error:
-        raise GateConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        text = read_text(path)
+    except SmallFileError as error:
+        raise GateConfigError(f"cannot read config file {shorten(path)}: {error}") from None
     import json  # only on this path: json pulls in re, which costs more than all the rest
 
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # YAML, or something the full loader explains
         from .config import parse_config
         from .models import ConfigError
         from .runner import runner_for
 
         try:
-            config = parse_config(text.decode(errors="replace"), path)
+            config = parse_config(text, path)
         except ConfigError as error:
             raise GateConfigError(str(error)) from None
         return runner_for(config), config.state_dir
@@ -135,10 +136,7 @@ def _log(state_dir: str, message: str) -> None:
 
 
 def describe_command(command: str | None) -> str:
-    if command is None:
-        return "an interactive session"
-    shown = command if len(command) <= 80 else command[:77] + "..."
-    return repr(shown)
+    return "an interactive session" if command is None else shown(command, 80)
 
 
 USAGE = ("usage: darling-nix gate [--config FILE]\n"

@@ -16,7 +16,7 @@ from .common import DEFAULT_CONFIG, EXIT_USAGE, JsonOption, fail, load, print_js
 
 app = typer.Typer(help="List and edit the prefix's users and groups (passwd, master.passwd, "
                        "group under <prefix>/private/etc).", no_args_is_help=True)
-state: dict[str, Accounts] = {}
+opener: dict[str, Callable[[], Accounts]] = {}
 
 
 @app.callback()
@@ -26,7 +26,13 @@ def select(
     etc: Annotated[Path | None, typer.Option(help="Work on this etc directory instead "
                                              "(a prefix's private/etc).")] = None,
 ) -> None:
-    state["accounts"] = Accounts(etc if etc else etc_dir(load(config).prefix_path))
+    # The config is read when a subcommand runs, not here: `add-user --help` must work on
+    # a machine that has no config.
+    opener["accounts"] = lambda: Accounts(etc if etc else etc_dir(load(config).prefix_path))
+
+
+def _accounts() -> Accounts:
+    return opener["accounts"]()
 
 
 def _apply(change: bool, done: str, nothing: str) -> None:
@@ -43,7 +49,7 @@ def _run(operation: str, call: Callable[[], bool]) -> bool:
 @app.command("list")
 def list_(json: JsonOption = False) -> None:
     """List users and groups."""
-    accounts = state["accounts"]
+    accounts = _accounts()
     users, groups = accounts.users(), accounts.groups()
     if json:
         print_json({"users": [asdict(u) for u in users],
@@ -66,28 +72,28 @@ def add_user(
 ) -> None:
     """Add a user (no change when the same entry exists)."""
     user = User(name, uid, gid, gecos=real_name, home=home, shell=shell)
-    changed = _run(f"add user {name}", lambda: state["accounts"].add_user(user))
+    changed = _run(f"add user {name}", lambda: _accounts().add_user(user))
     _apply(changed, f"added user {name}", f"user {name} already present")
 
 
 @app.command("remove-user")
 def remove_user(name: str) -> None:
     """Remove a user and its group memberships (no change when absent)."""
-    changed = _run(f"remove user {name}", lambda: state["accounts"].remove_user(name))
+    changed = _run(f"remove user {name}", lambda: _accounts().remove_user(name))
     _apply(changed, f"removed user {name}", f"no user {name}")
 
 
 @app.command("add-group")
 def add_group(name: str, gid: Annotated[int, typer.Option(help="Group id.")]) -> None:
     """Add a group (no change when the same entry exists)."""
-    changed = _run(f"add group {name}", lambda: state["accounts"].add_group(Group(name, gid)))
+    changed = _run(f"add group {name}", lambda: _accounts().add_group(Group(name, gid)))
     _apply(changed, f"added group {name}", f"group {name} already present")
 
 
 @app.command("remove-group")
 def remove_group(name: str) -> None:
     """Remove a group (no change when absent)."""
-    changed = _run(f"remove group {name}", lambda: state["accounts"].remove_group(name))
+    changed = _run(f"remove group {name}", lambda: _accounts().remove_group(name))
     _apply(changed, f"removed group {name}", f"no group {name}")
 
 
@@ -95,7 +101,7 @@ def remove_group(name: str) -> None:
 def add_member(group: str, user: str) -> None:
     """Make USER a member of GROUP."""
     changed = _run(f"add {user} to {group}",
-                   lambda: state["accounts"].set_membership(group, user, True))
+                   lambda: _accounts().set_membership(group, user, True))
     _apply(changed, f"added {user} to {group}", f"{user} already in {group}")
 
 
@@ -103,5 +109,5 @@ def add_member(group: str, user: str) -> None:
 def remove_member(group: str, user: str) -> None:
     """Remove USER from GROUP."""
     changed = _run(f"remove {user} from {group}",
-                   lambda: state["accounts"].set_membership(group, user, False))
+                   lambda: _accounts().set_membership(group, user, False))
     _apply(changed, f"removed {user} from {group}", f"{user} not in {group}")
