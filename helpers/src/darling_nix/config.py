@@ -96,8 +96,9 @@ def _build(cls: type[Any], data: dict[Any, Any], prefix: str) -> Any:
 
 def _validated(data: Any, source: str) -> BuilderConfig:
     """The config in DATA (parsed from the file at SOURCE), every rule applied."""
-    check_strings(data)  # first: a control character is refused as that, whatever the key
-    config: BuilderConfig = _build(BuilderConfig, _mapping("", data), "")
+    mapping = _mapping("", data)
+    check_strings(mapping)  # before the keys' own checks: a control character is named as such
+    config: BuilderConfig = _build(BuilderConfig, mapping, "")
     check_relations(config)
     if source:
         check_no_control("(config file path)", source)

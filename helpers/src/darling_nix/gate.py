@@ -18,9 +18,7 @@ import syslog
 import time
 
 from . import defaults
-from .oneline import shorten, shown
 from .runner import Runner, make_runner
-from .smallfile import SmallFileError, read_text
 
 # The exact commands Nix's remote stores send, and the one read-only probe `doctor` uses.
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -42,9 +40,16 @@ class GateUsageError(GateConfigError):
     """Arguments that are not one of the two forms in USAGE."""
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """VALUE cut short for a message; imported only on the paths that refuse something."""
+    from .oneline import shown
+
+    return shown(value, limit)
+
+
 def _absolute(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
-        raise GateConfigError(f"{key}: expected an absolute path, got {shown(value)}")
+        raise GateConfigError(f"{key}: expected an absolute path, got {_shown(value)}")
     return value
 
 
@@ -61,7 +66,7 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner,
     kind = values.get("kind", defaults.RUNNER_KIND)
     if kind not in ("darling", "namespace"):
         raise GateConfigError(f"{names['kind']}: expected 'darling' or 'namespace', "
-                              f"got {shown(kind)}")
+                              f"got {_shown(kind)}")
     state_dir = _absolute(names["state_dir"], values.get("state_dir", defaults.STATE_DIR))
     prefix = _absolute(names["prefix"],
                        values.get("prefix", defaults.prefix_of(state_dir)))
@@ -71,10 +76,12 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> tuple[Runner,
 
 def read_settings(path: str) -> tuple[Runner, str]:
     """The runner and the state directory from the config file at PATH."""
+    from .smallfile import SmallFileError, read_text
+
     try:
         text = read_text(path)
     except SmallFileError as error:
-        raise GateConfigError(f"cannot read config file {shorten(path)}: {error}") from None
+        raise GateConfigError(f"cannot read config file {_shown(path, 80)}: {error}") from None
     import json  # only on this path: json pulls in re, which costs more than all the rest
 
     try:
@@ -136,7 +143,7 @@ def _log(state_dir: str, message: str) -> None:
 
 
 def describe_command(command: str | None) -> str:
-    return "an interactive session" if command is None else shown(command, 80)
+    return "an interactive session" if command is None else _shown(command, 80)
 
 
 USAGE = ("usage: darling-nix gate [--config FILE]\n"

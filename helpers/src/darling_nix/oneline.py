@@ -1,5 +1,6 @@
 """What counts as a control character, and values shown in an error message: on one line,
-control characters escaped, cut short. The gate uses this too, so it imports nothing."""
+control characters escaped, cut short. The gate imports this on every connection, so it
+imports nothing and does no work at import."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from __future__ import annotations
 # written out as UTF-8. Some parser or other ends a line at each of them.
 CONTROL_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0x2028, 0x2029), (0xD800, 0xDFFF))
 
-_ESCAPES = {code: ascii(chr(code))[1:-1] for low, high in CONTROL_RANGES
-            for code in range(low, high + 1)}
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return ascii(char)[1:-1] if any(low <= code <= high for low, high in CONTROL_RANGES) \
+        else char
 
 
 def shorten(text: str, limit: int = 80) -> str:
     """TEXT with its control characters escaped, cut in the middle to LIMIT characters."""
     if len(text) > 4 * limit:  # escape only what can be shown
         text = text[:2 * limit] + text[-2 * limit:]
-    text = text.translate(_ESCAPES)
+    text = "".join(map(_escaped, text))
     if len(text) <= limit:
         return text
     keep = limit - 3
