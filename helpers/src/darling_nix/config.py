@@ -1,19 +1,29 @@
 """Loading the builder config file into validated dataclasses.
 
-JSON is tried first because the NixOS module writes JSON and the gate, which runs on
-every SSH connection, should not pay for importing the YAML parser.
+The file is read bounded (smallfile.py) and parsed without YAML aliases (configtext.py);
+then every rule of models.py applies. JSON is tried first because the NixOS module
+writes JSON and the gate, which runs on every SSH connection, should not pay for
+importing the YAML parser.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
-from .models import BuilderConfig, ConfigError, check_path
+from . import configtext, smallfile
+from .models import (
+    BuilderConfig,
+    ConfigError,
+    check_no_control,
+    check_relations,
+    check_strings,
+    key_path,
+)
+from .oneline import shorten, shown
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false"}
 
@@ -31,15 +41,25 @@ def _describe(tp: Any) -> str:
     return _TYPE_NAMES.get(tp, str(tp))
 
 
+def _mapping(key: str, value: Any) -> dict[Any, Any]:
+    """VALUE as a mapping that names each key once."""
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"expected a mapping{'' if key else ' at the top level'}, got "
+                               f"{type(value).__name__}")
+    duplicates = getattr(value, "duplicates", ())
+    if duplicates:
+        raise ConfigError(key_path(key, duplicates[0]), "given more than once in the same "
+                                                        "mapping (the last would silently win)")
+    return value
+
+
 def _convert(key: str, tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        if not isinstance(value, dict):
-            raise ConfigError(key, f"expected {_describe(tp)}, got {type(value).__name__}")
-        return _build(tp, value, key)
+        return _build(tp, _mapping(key, value), key)
     if origin is typing.Literal:
         if value not in typing.get_args(tp):
-            raise ConfigError(key, f"expected {_describe(tp)}, got {value!r}")
+            raise ConfigError(key, f"expected {_describe(tp)}, got {shown(value)}")
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -47,27 +67,25 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
         (item_type,) = typing.get_args(tp)
         return [_convert(f"{key}[{i}]", item_type, item) for i, item in enumerate(value)]
     if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(key, f"expected a mapping, got {type(value).__name__}")
-        return dict(value)
+        return dict(_mapping(key, value))
     if origin in (typing.Union, types.UnionType):
         return value  # mixed values (nix settings) are checked by the field's own check
     # bool is a subclass of int: refuse `port: true` explicitly.
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        raise ConfigError(key, f"expected {_describe(tp)}, got {value!r}")
+        raise ConfigError(key, f"expected {_describe(tp)}, got {shown(value)}")
     return value
 
 
-def _build(cls: type[Any], data: dict[str, Any], prefix: str) -> Any:
+def _build(cls: type[Any], data: dict[Any, Any], prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     for name in data:
         if name not in fields:
-            where = f"{prefix}.{name}" if prefix else str(name)
-            raise ConfigError(where, "unknown key; expected one of " + ", ".join(sorted(fields)))
+            raise ConfigError(key_path(prefix, name),
+                              "unknown key; expected one of " + ", ".join(sorted(fields)))
     values: dict[str, Any] = {}
     for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
+        key = key_path(prefix, name)
         converted = _convert(key, hints[name], value)
         check = fields[name].metadata.get("check")
         if check is not None and not (converted == "" and fields[name].default == ""):
@@ -76,37 +94,42 @@ def _build(cls: type[Any], data: dict[str, Any], prefix: str) -> Any:
     return cls(**values)
 
 
+def _validated(data: Any, source: str) -> BuilderConfig:
+    """The config in DATA (parsed from the file at SOURCE), every rule applied."""
+    mapping = _mapping("", data)
+    check_strings(mapping)  # before the keys' own checks: a control character is named as such
+    config: BuilderConfig = _build(BuilderConfig, mapping, "")
+    check_relations(config)
+    if source:
+        check_no_control("(config file path)", source)
+        config = dataclasses.replace(config, source=source)
+    return config
+
+
 def parse_config(text: str, source: str = "") -> BuilderConfig:
     """Parse and validate config text; raises ConfigError."""
     try:
-        data = json.loads(text)
-    except ValueError:
-        import yaml  # only for hand-written YAML; the module writes JSON
+        data = configtext.parse(text)
+    except configtext.TextError as error:
+        raise ConfigError("", str(error)) from None
+    return _validated({} if data is None else data, source)
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError("", f"not valid YAML or JSON: {error}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("", f"expected a mapping at the top level, got {type(data).__name__}")
-    config: BuilderConfig = _build(BuilderConfig, data, "")
-    if source:
-        check_path("(config file path)", source)
-        config = dataclasses.replace(config, source=source)
-    return config
+
+def validate(config: BuilderConfig) -> None:
+    """Every rule of parse_config, again, on a model that may have been built directly:
+    the renderers call this before any value reaches a file."""
+    data = dataclasses.asdict(config)
+    _validated(data, data.pop("source"))
 
 
 def load_config(path: str | Path) -> BuilderConfig:
     """Read and validate the config file at PATH; raises ConfigError."""
     resolved = Path(path).absolute()
     try:
-        text = resolved.read_text()
-    except OSError as error:
-        raise ConfigError("", f"cannot read config file {resolved}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("", f"config file {resolved} is not UTF-8 text") from None
+        text = smallfile.read_text(resolved)
+    except smallfile.SmallFileError as error:
+        raise ConfigError("", f"cannot read config file {shorten(str(resolved))}: {error}"
+                          ) from None
     return parse_config(text, str(resolved))
 
 

@@ -41,9 +41,16 @@ class GateUsageError(GateConfigError):
     """Arguments that are not one of the two forms in USAGE."""
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """VALUE cut short for a message; imported only on the paths that refuse something."""
+    from .oneline import shown
+
+    return shown(value, limit)
+
+
 def _absolute(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
-        raise GateConfigError(f"{key}: expected an absolute path, got {value!r}")
+        raise GateConfigError(f"{key}: expected an absolute path, got {_shown(value)}")
     return value
 
 
@@ -62,7 +69,7 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> Settings:
     kind = values.get("kind", defaults.RUNNER_KIND)
     if kind not in ("darling", "namespace"):
         raise GateConfigError(f"{names['kind']}: expected 'darling' or 'namespace', "
-                              f"got {kind!r}")
+                              f"got {_shown(kind)}")
     state_dir = _absolute(names["state_dir"], values.get("state_dir", defaults.STATE_DIR))
     prefix = _absolute(names["prefix"],
                        values.get("prefix", defaults.prefix_of(state_dir)))
@@ -76,22 +83,23 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> Settings:
 
 def read_settings(path: str) -> Settings:
     """The runner, the state directory and min-free from the config file at PATH."""
+    from .smallfile import SmallFileError, read_text
+
     try:
-        with open(path, "rb") as stream:
-            text = stream.read()
-    except OSError as error:
-        raise GateConfigError(f"cannot read config file {path}: {error.strerror}") from None
+        text = read_text(path)
+    except SmallFileError as error:
+        raise GateConfigError(f"cannot read config file {_shown(path, 80)}: {error}") from None
     import json  # only on this path: json pulls in re, which costs more than all the rest
 
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # YAML, or something the full loader explains
         from .config import parse_config
         from .models import ConfigError
         from .runner import runner_for
 
         try:
-            config = parse_config(text.decode(errors="replace"), path)
+            config = parse_config(text, path)
         except ConfigError as error:
             raise GateConfigError(str(error)) from None
         return runner_for(config), config.state_dir, config.min_free
@@ -146,10 +154,7 @@ def _log(state_dir: str, message: str) -> None:
 
 
 def describe_command(command: str | None) -> str:
-    if command is None:
-        return "an interactive session"
-    shown = command if len(command) <= 80 else command[:77] + "..."
-    return repr(shown)
+    return "an interactive session" if command is None else _shown(command, 80)
 
 
 USAGE = ("usage: darling-nix gate [--config FILE]\n"

@@ -17,9 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import localbuild
+from .configtext import TextError, load_yaml
 from .runner import Runner
 from .triage import Triage, as_json
 
@@ -85,9 +84,9 @@ def _entry(tier: str, index: int, item: Any) -> Package:
 def parse_tiers(text: str, source: str) -> list[Package]:
     """Packages in tier order; raises MatrixInputError naming SOURCE and the entry."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise MatrixInputError(f"{source}: not valid YAML: {error}") from None
+        data = load_yaml(text)
+    except TextError as error:
+        raise MatrixInputError(f"{source}: {error}") from None
     if not isinstance(data, dict):
         raise MatrixInputError(f"{source}: expected a mapping of tiers ("
                                + ", ".join(TIERS) + ")")

@@ -1,9 +1,12 @@
-"""The builder configuration as typed, validated dataclasses.
+"""The builder configuration as typed dataclasses, and every rule a value must meet.
 
-The NixOS module writes one file (JSON, which is YAML) and every subcommand
-reads it. Every string that ends up in a rendered config file (sshd_config,
-ssh_config, nix.conf, /etc/nix/machines) is checked here, so the renderers
-never see a value that could smuggle in a second directive.
+The NixOS module writes one file (JSON, which is YAML) and every subcommand reads it.
+config.py applies these rules to what it parses, and the renderers apply them again to
+the model they are handed: no string anywhere in the config may hold a control
+character, and every value that ends up in a rendered file (sshd_config, ssh_config,
+nix.conf, known_hosts, authorized_keys, /etc/nix/machines) is checked so that it cannot
+smuggle in a second directive, and so that Nix, OpenSSH and the file system take it as
+it is.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import defaults
+from .oneline import CONTROL_RANGES, shown
 
 ConfigValue = str | int | bool | list[str]
 
@@ -32,64 +36,150 @@ Check = Callable[[str, Any], None]
 
 _NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\Z")
-_SETTING_RE = re.compile(r"[a-z][a-z0-9-]*\Z")
+# An IPv6 scope (fe80::1%eth0): an interface name (at most 15 characters) or number.
+_SCOPE_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}\Z")
+# Nix setting names are lowercase words joined by '-'.
+_SETTING_RE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*\Z")
 _FEATURE_RE = re.compile(r"[A-Za-z0-9_.+-]+\Z")
 _SYSTEM_RE = re.compile(r"[a-z0-9_]+-[a-z0-9_]+\Z")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 _PUBKEY_RE = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
                         r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [ -~]*)?\Z")
+_PUBKEY_MAX = 16384  # far above a 16384-bit RSA key's line
+_CONTROL_RE = re.compile("[" + "".join(f"\\u{low:04x}-\\u{high:04x}"
+                                       for low, high in CONTROL_RANGES) + "]")
 # Characters that would end a directive or start a comment in any of the files we render.
-_UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f#\"'\\]")
+_UNSAFE_RE = re.compile(r"[\"'\\#]")
+# Paths: nothing that ssh or sshd expand (%-tokens, ${VAR}), quote or split on.
+_PATH_RE = re.compile(r"/[A-Za-z0-9._+,=@:~/-]*\Z")
+PATH_MAX = 4096  # bytes, with the terminating NUL (Linux)
+NAME_MAX = 255
+# A path leaves room for one more component below it (a key's .pub, the prefix's files).
+_PATH_LIMIT = PATH_MAX - 1 - (NAME_MAX + 1)
+# Directories no path in the config may name: the builder creates, chowns and wipes its own.
+SYSTEM_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/etc/nix", "/etc/ssh", "/home", "/lib", "/lib32",
+    "/lib64", "/libx32", "/media", "/mnt", "/nix", "/nix/store", "/nix/var", "/nix/var/nix",
+    "/opt", "/proc", "/root", "/run", "/run/current-system", "/run/wrappers",
+    "/run/wrappers/bin", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib",
+    "/usr/lib64", "/usr/libexec", "/usr/local", "/usr/sbin", "/usr/share", "/var",
+    "/var/cache", "/var/empty", "/var/lib", "/var/log", "/var/run", "/var/spool", "/var/tmp",
+})
+_COUNT_MAX = 2**31 - 1  # Nix reads max-jobs, cores and speed factors as C ints
+_NIX_INT = range(-2**63, 2**63)
+
+
+def key_path(prefix: str, name: object) -> str:
+    """PREFIX.NAME, with NAME shown as a repr when it is not a short printable string."""
+    part = name if isinstance(name, str) and name.isprintable() and len(name) <= 64 \
+        else shown(name, 40)
+    return f"{prefix}.{part}" if prefix else part
+
+
+def check_no_control(key: str, value: str) -> None:
+    """The rule for every string in the config, whatever else checks it."""
+    bad = _CONTROL_RE.search(value)
+    if bad:
+        raise ConfigError(key, f"must not contain control characters (found U+{ord(bad.group()):04X}): "
+                               "it would end a line of a rendered file")
+
+
+def check_strings(data: object, key: str = "") -> None:
+    """check_no_control on every string in DATA, mapping keys included, at any depth."""
+    pending = [(key, data)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            check_no_control(where, value)
+        elif isinstance(value, dict):
+            for name, item in reversed(list(value.items())):
+                inner = key_path(where, name)
+                if isinstance(name, str):
+                    check_no_control(inner, name)
+                pending.append((inner, item))
+        elif isinstance(value, list | tuple):
+            pending.extend((f"{where}[{index}]", item)
+                           for index, item in reversed(list(enumerate(value))))
 
 
 def check_safe_text(key: str, value: str) -> None:
     """Text with no control characters, quotes, backslashes or '#'."""
+    check_no_control(key, value)
     bad = _UNSAFE_RE.search(value)
     if bad:
-        raise ConfigError(key, f"must not contain {bad.group()!r} (control characters, quotes, "
-                               "backslashes and '#' would break the rendered files)")
+        raise ConfigError(key, f"must not contain {bad.group()!r} (quotes, backslashes and '#' "
+                               "would break the rendered files)")
+
+
+def _normal(path: str) -> str:
+    """PATH without repeated or trailing slashes (it has no '.' or '..' components)."""
+    return "/" + "/".join(part for part in path.split("/") if part)
 
 
 def check_path(key: str, value: str) -> None:
-    check_safe_text(key, value)
-    if not value.startswith("/") or " " in value:
-        raise ConfigError(key, f"expected an absolute path without spaces, got {value!r}")
+    check_no_control(key, value)
+    if not _PATH_RE.match(value):
+        raise ConfigError(key, "expected an absolute path of letters, digits and '/._+,=@:~-' "
+                               f"only, got {shown(value)}")
+    parts = value.split("/")
+    if "." in parts or ".." in parts:
+        raise ConfigError(key, f"must not have '.' or '..' components, got {shown(value)}")
+    if len(value) > _PATH_LIMIT:
+        raise ConfigError(key, f"is {len(value)} characters long; a path may have at most "
+                               f"{_PATH_LIMIT} (PATH_MAX is {PATH_MAX}, with room for a file "
+                               "below it)")
+    if max(len(part) for part in parts) > NAME_MAX:
+        raise ConfigError(key, f"has a component longer than {NAME_MAX} characters (NAME_MAX)")
+    normal = _normal(value)
+    if normal in SYSTEM_DIRS:
+        raise ConfigError(key, f"is {normal}, a system directory; expected a path of the "
+                               "builder's own")
 
 
 def check_name(key: str, value: str) -> None:
     if not _NAME_RE.match(value):
         raise ConfigError(key, f"expected a user or group name like 'darling-builder' "
-                               f"([a-z_][a-z0-9_-]*, at most 32 characters), got {value!r}")
+                               f"([a-z_][a-z0-9_-]*, at most 32 characters), got {shown(value)}")
 
 
 def check_address(key: str, value: str) -> None:
     import ipaddress  # only when an address is configured: keeps the gate's start-up short
 
     try:
-        ipaddress.ip_address(value)
+        address = ipaddress.ip_address(value)
     except ValueError:
         if not _HOSTNAME_RE.match(value):
-            raise ConfigError(key, f"expected an IP address or host name, got {value!r}") from None
+            raise ConfigError(key, f"expected an IP address or host name, got {shown(value)}"
+                              ) from None
+        return
+    # ipaddress takes anything after '%' as an IPv6 scope, newlines included.
+    scope = getattr(address, "scope_id", None)
+    if scope is not None and not _SCOPE_RE.match(scope):
+        raise ConfigError(key, "expected an interface name or number after '%', got "
+                               f"{shown(value)}")
 
 
 def check_host_alias(key: str, value: str) -> None:
     if not _HOSTNAME_RE.match(value):
-        raise ConfigError(key, f"expected a host alias of letters, digits, '.' and '-', got {value!r}")
+        raise ConfigError(key, "expected a host alias of letters, digits, '.' and '-', got "
+                               f"{shown(value)}")
 
 
 def check_port(key: str, value: int) -> None:
     if not 1 <= value <= 65535:
-        raise ConfigError(key, f"expected a TCP port between 1 and 65535, got {value}")
+        raise ConfigError(key, f"expected a TCP port between 1 and 65535, got {shown(value)}")
 
 
 def check_positive(key: str, value: int) -> None:
-    if value < 1:
-        raise ConfigError(key, f"expected a whole number of at least 1, got {value}")
+    if not 1 <= value <= _COUNT_MAX:
+        raise ConfigError(key, f"expected a whole number from 1 to {_COUNT_MAX}, got "
+                               f"{shown(value)}")
 
 
 def check_non_negative(key: str, value: int) -> None:
-    if value < 0:
-        raise ConfigError(key, f"expected a whole number of at least 0, got {value}")
+    if not 0 <= value <= _COUNT_MAX:
+        raise ConfigError(key, f"expected a whole number from 0 to {_COUNT_MAX}, got "
+                               f"{shown(value)}")
 
 
 def check_sha256(key: str, value: str) -> None:
@@ -98,7 +188,7 @@ def check_sha256(key: str, value: str) -> None:
 
 
 def check_pubkey(key: str, value: str) -> None:
-    if not _PUBKEY_RE.match(value):
+    if len(value) > _PUBKEY_MAX or not _PUBKEY_RE.match(value):
         raise ConfigError(key, "expected one OpenSSH public key line such as "
                                "'ssh-ed25519 AAAA... comment', with no options and no newline")
 
@@ -113,7 +203,7 @@ def _each(check: Check) -> Check:
 def _matching(pattern: re.Pattern[str], form: str) -> Check:
     def run(key: str, value: str) -> None:
         if not pattern.match(value):
-            raise ConfigError(key, f"expected {form}, got {value!r}")
+            raise ConfigError(key, f"expected {form}, got {shown(value)}")
     return run
 
 
@@ -125,19 +215,34 @@ def _non_empty(check: Check) -> Check:
     return run
 
 
+def _check_nix_word(key: str, value: str) -> None:
+    """A string nix.conf carries as it is: Nix splits a value at white space and joins
+    the words with one space, and '#' starts a comment."""
+    check_safe_text(key, value)
+    if value.strip(" ") != value or "  " in value:
+        raise ConfigError(key, "white space at either end or twice in a row would not survive "
+                               "nix.conf (Nix splits values at white space)")
+
+
 def check_nix_settings(key: str, settings: dict[str, Any]) -> None:
     for name, value in settings.items():
-        if not isinstance(name, str) or not _SETTING_RE.match(name):
-            raise ConfigError(f"{key}.{name}", "expected a Nix setting name such as 'max-silent-time'")
-        where = f"{key}.{name}"
-        if isinstance(value, bool | int):
+        where = key_path(key, name)
+        if not isinstance(name, str) or len(name) > 64 or not _SETTING_RE.match(name) \
+                or name == "include":
+            raise ConfigError(where, "expected a Nix setting name such as 'max-silent-time' "
+                                     "(lowercase words joined by '-'; not 'include', which "
+                                     "nix.conf reads as a directive)")
+        if isinstance(value, bool):
             continue
-        if isinstance(value, str):
-            check_safe_text(where, value)
+        if isinstance(value, int):
+            if value not in _NIX_INT:
+                raise ConfigError(where, "expected a whole number that fits in 64 bits")
+        elif isinstance(value, str):
+            _check_nix_word(where, value)
         elif isinstance(value, list) and all(isinstance(item, str) for item in value):
             for index, item in enumerate(value):
-                check_safe_text(f"{where}[{index}]", item)
-                if not item or any(c.isspace() for c in item):
+                _check_nix_word(f"{where}[{index}]", item)
+                if not item or " " in item:
                     raise ConfigError(f"{where}[{index}]", "list items must be non-empty and "
                                                            "contain no white space")
         else:
@@ -291,3 +396,12 @@ class BuilderConfig:
         if self.runner.kind == "darling":
             settings += f" --darling {self.runner.darling_command}"
         return f"{sys.executable} -I -S {entry} {settings}"
+
+
+def check_relations(config: BuilderConfig) -> None:
+    """Rules between keys: the prefix, which `prefix wipe` deletes, holds no state."""
+    prefix, state = _normal(str(config.prefix_path)), _normal(config.state_dir)
+    if state == prefix or state.startswith(prefix + "/"):
+        raise ConfigError("prefix", f"{shown(prefix)} holds the state directory "
+                                    f"{shown(state)}; `prefix wipe` would delete the "
+                                    "builder's keys")

@@ -235,6 +235,10 @@ def plan(config: BuilderConfig, runner: Runner) -> list[Action]:
 def init(config: BuilderConfig, runner: Runner, report: Callable[[str], None]) -> int:
     """Apply the plan; returns how many actions ran. A new prefix is created before the rest
     is planned: Darling lays out part of it itself (the etc link, the first accounts)."""
+    # Render first what comes from the config and the key files: bad input is refused
+    # before anything is created, not halfway through.
+    render_nix_conf(config)
+    render_authorized_keys(config)
     created = 0
     if not config.prefix_path.exists():
         creation = _creation(config, runner)

@@ -1,20 +1,26 @@
 """Rendering the files the builder needs from the validated config.
 
-Values were checked when the config was loaded (models.py); the few inputs that
-come from elsewhere (public key files) are checked here before use.
+Values were checked when the config was loaded (models.py); every renderer checks the
+whole model again (it may have been built directly), and the few inputs that come from
+elsewhere (public key files) are checked here before use.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 
-from . import defaults
+from . import defaults, smallfile
+from .config import validate
 from .limits import sshd_limits
 from .models import BuilderConfig, ConfigError, ConfigValue, check_pubkey
+from .oneline import shorten
+
+Renderer = Callable[[BuilderConfig], str]
 
 KINDS = ("nix-conf", "sshd-config", "ssh-config", "known-hosts", "machines", "authorized-keys")
 
@@ -67,12 +73,12 @@ def host_public_key(config: BuilderConfig) -> str:
     """The builder sshd's public host key line ('TYPE BASE64'), checked."""
     path = Path(f"{config.host_key_path}.pub")
     try:
-        text = path.read_text().strip()
-    except OSError as error:
-        raise ConfigError("ssh.host_key", f"cannot read the public host key {path}: "
-                                          f"{error.strerror}; generate the key pair first "
+        text = smallfile.read_text(path).strip()
+    except smallfile.SmallFileError as error:
+        raise ConfigError("ssh.host_key", f"cannot read the public host key {shorten(str(path))}: "
+                                          f"{error}; generate the key pair first "
                                           f"(ssh-keygen -t ed25519 -N '' -f "
-                                          f"{config.host_key_path})") from None
+                                          f"{shorten(str(config.host_key_path))})") from None
     check_pubkey(f"{path}", text)
     return " ".join(text.split()[:2])
 
@@ -82,14 +88,16 @@ def authorized_key_lines(config: BuilderConfig) -> list[str]:
     keys = list(config.ssh.authorized_keys)
     for file_index, name in enumerate(config.ssh.authorized_keys_files):
         try:
-            lines = Path(name).read_text().splitlines()
-        except (OSError, UnicodeDecodeError) as error:
+            # sshd ends a line at '\n' only: split there, so that a U+2028 or NEL inside
+            # a line is refused with it rather than read as a second key.
+            lines = smallfile.read_text(name).split("\n")
+        except smallfile.SmallFileError as error:
             raise ConfigError(f"ssh.authorized_keys_files[{file_index}]",
-                              f"cannot read {name}: {error}") from None
+                              f"cannot read {shorten(name)}: {error}") from None
         for number, line in enumerate(lines, 1):
-            line = line.strip()
+            line = line.strip(" \t\r")
             if line and not line.startswith("#"):
-                check_pubkey(f"{name}:{number}", line)
+                check_pubkey(f"{shorten(name)}:{number}", line)
                 keys.append(line)
     return keys
 
@@ -108,11 +116,22 @@ def _header(config: BuilderConfig) -> str:
     return config.source or "the builder config"
 
 
+def _validated(render: Renderer) -> Renderer:
+    """RENDER, preceded by every rule of the schema on the model it is handed."""
+    @functools.wraps(render)
+    def checked(config: BuilderConfig) -> str:
+        validate(config)
+        return render(config)
+    return checked
+
+
+@_validated
 def render_nix_conf(config: BuilderConfig) -> str:
     return _env.get_template("nix.conf.j2").render(source=_header(config),
                                                    settings=nix_settings(config))
 
 
+@_validated
 def render_sshd_config(config: BuilderConfig) -> str:
     return _env.get_template("sshd_config.j2").render(
         source=_header(config),
@@ -126,10 +145,12 @@ def render_sshd_config(config: BuilderConfig) -> str:
     )
 
 
+@_validated
 def render_ssh_config(config: BuilderConfig) -> str:
     return _env.get_template("ssh_config.j2").render(
         alias=config.ssh.host_alias,
-        address=config.connect_address,
+        # ssh expands %-tokens in HostName: an IPv6 scope (fe80::1%eth0) goes in as %%.
+        address=config.connect_address.replace("%", "%%"),
         port=config.ssh.port,
         user=config.user,
         identity=config.client_identity_path,
@@ -138,10 +159,12 @@ def render_ssh_config(config: BuilderConfig) -> str:
     )
 
 
+@_validated
 def render_known_hosts(config: BuilderConfig) -> str:
     return f"{config.ssh.host_alias} {host_public_key(config)}\n"
 
 
+@_validated
 def render_machines(config: BuilderConfig) -> str:
     nix = config.nix
     host_key = base64.b64encode(host_public_key(config).encode()).decode()
@@ -158,12 +181,13 @@ def render_machines(config: BuilderConfig) -> str:
     return " ".join(fields) + "\n"
 
 
+@_validated
 def render_authorized_keys(config: BuilderConfig) -> str:
     # `restrict` turns off forwarding and ttys per key as well, in case sshd_config drifts.
     return "".join(f"restrict {key}\n" for key in authorized_key_lines(config))
 
 
-RENDERERS: dict[str, Callable[[BuilderConfig], str]] = {
+RENDERERS: dict[str, Renderer] = {
     "nix-conf": render_nix_conf,
     "sshd-config": render_sshd_config,
     "ssh-config": render_ssh_config,

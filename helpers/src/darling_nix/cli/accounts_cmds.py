@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ class _Selected:
     runner: Runner | None  # the config's runner; None with --etc (the caller's business)
 
 
-state: dict[str, _Selected] = {}
+opener: dict[str, Callable[[], _Selected]] = {}
 T = TypeVar("T")
 
 
@@ -36,15 +37,24 @@ def select(
     etc: Annotated[Path | None, typer.Option(help="Work on this etc directory instead "
                                              "(a prefix's private/etc).")] = None,
 ) -> None:
-    if etc:
-        state["selected"] = _Selected(Accounts(etc), None)
-        return
-    builder = load(config)
-    state["selected"] = _Selected(Accounts(etc_dir(builder.prefix_path)), runner_for(builder))
+    # The config is read when a subcommand runs, not here: `add-user --help` must work on
+    # a machine that has no config.
+    @functools.cache  # once per command, however often asked
+    def open_selected() -> _Selected:
+        if etc:
+            return _Selected(Accounts(etc), None)
+        builder = load(config)
+        return _Selected(Accounts(etc_dir(builder.prefix_path)), runner_for(builder))
+
+    opener["selected"] = open_selected
+
+
+def _selected() -> _Selected:
+    return opener["selected"]()
 
 
 def _accounts() -> Accounts:
-    return state["selected"].accounts
+    return _selected().accounts
 
 
 def _apply(change: bool, done: str, nothing: str) -> None:
@@ -52,7 +62,7 @@ def _apply(change: bool, done: str, nothing: str) -> None:
 
 
 def _run(operation: str, call: Callable[[], T], *, writes: bool = True) -> T:
-    runner = state["selected"].runner
+    runner = _selected().runner
     if writes and runner is not None and runner.running():
         # Measured: a file replaced in the prefix (the overlay's upperdir) under a running
         # container is not what programs inside read; it is seen only after a restart.

@@ -12,6 +12,7 @@ from .. import checks as checklist
 from ..checks import Check
 from ..config import load_config
 from ..models import BuilderConfig, ConfigError
+from ..oneline import shorten
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (a failed check, a refused request)
@@ -25,7 +26,8 @@ DEFAULT_CONFIG = Path("/etc/darling-builder/config.json")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    typer.echo(f"darling-nix: {message}", err=True)
+    """MESSAGE as one short line on stderr (whatever paths or values it quotes), then exit."""
+    typer.echo(f"darling-nix: {shorten(message, 360)}", err=True)
     raise typer.Exit(code)
 
 
@@ -33,7 +35,7 @@ def load(path: Path) -> BuilderConfig:
     try:
         return load_config(path)
     except ConfigError as error:
-        fail(f"{path}: {error}")
+        fail(f"{shorten(str(path))}: {error}")
 
 
 def print_json(data: Any) -> None:

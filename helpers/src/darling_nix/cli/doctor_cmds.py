@@ -11,6 +11,7 @@ import typer
 from .. import doctor
 from ..models import ConfigError
 from ..render import render_machines, render_ssh_config
+from ..smallfile import SmallFileError, read_text
 from .common import JsonOption, fail, load, report_checks
 
 
@@ -19,9 +20,11 @@ def _pinned(value: str) -> str:
     path = Path(value)
     if value.startswith("/") or path.exists():
         try:
-            value = path.read_text().strip().splitlines()[0]
-        except (OSError, IndexError) as error:
+            value = read_text(path).strip().splitlines()[0]
+        except SmallFileError as error:
             fail(f"--host-key: cannot read {path}: {error}")
+        except IndexError:
+            fail(f"--host-key: {path} is empty")
     fields = value.split()
     # known_hosts lines start with the host pattern; key lines with the key type.
     if len(fields) >= 3 and not fields[0].startswith(("ssh-", "ecdsa-", "sk-")):

@@ -11,6 +11,7 @@ import typer
 from .. import matrix
 from ..fsutil import atomic_write
 from ..runner import runner_for
+from ..smallfile import SmallFileError, read_text
 from .common import DEFAULT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigOption, fail, load
 
 
@@ -18,8 +19,8 @@ def _tiers(path: Path | None) -> tuple[list[matrix.Package], str]:
     if path is None:
         return matrix.parse_tiers(matrix.default_tiers(), "data/matrix.yaml"), "data/matrix.yaml"
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_text(path)
+    except SmallFileError as error:
         fail(f"cannot read the tier file {path}: {error}")
     return matrix.parse_tiers(text, str(path)), str(path)
 
