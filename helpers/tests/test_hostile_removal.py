@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_integration
 from sentinel import Sentinel, assert_refused, snapshot
 
 from darling_nix import loopback
@@ -188,10 +187,9 @@ def _store_state() -> dict[str, tuple[int, int, int, int]]:
     return state
 
 
-def test_loopback_removal_keeps_a_host_store_path_read_only(tmp_path: Path) -> None:
+def test_loopback_removal_keeps_a_host_store_path_read_only(tmp_path: Path, integration: None) -> None:
     """The prefix's profile link names a host store path; removing the builder used to
     make that path 0700 (the demo did it on every run)."""
-    require_integration()
     content = tmp_path / "payload"
     (content / "bin").mkdir(parents=True)
     (content / "bin" / "tool").write_text(f"{os.getpid()} {tmp_path}\n")
@@ -210,8 +208,7 @@ def test_loopback_removal_keeps_a_host_store_path_read_only(tmp_path: Path) -> N
 
 
 @pytest.mark.integration
-def test_demo_leaves_the_host_store_as_it_found_it(cli: Any) -> None:
-    require_integration()
+def test_demo_leaves_the_host_store_as_it_found_it(cli: Any, integration: None) -> None:
     before = _store_state()
     result = cli("demo")
     assert result.returncode == 0, result.stdout + result.stderr
