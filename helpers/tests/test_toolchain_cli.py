@@ -30,3 +30,28 @@ def test_every_pinned_source_names_its_debian_package_and_hash() -> None:
         assert source.debian and source.file.startswith(f"{source.debian}_{entry['version']}"), name
         assert len(source.sha256) == 64 and int(source.sha256, 16) >= 0, name
         assert entry["build"] in {"autotools", "cmake", "make"}, name
+
+
+def test_debian_mirror_is_the_hosts_own(tmp_path: Path) -> None:
+    """The sources come from the Debian archive the host's apt already uses (one-line or
+    deb822 entries), never -security nor another vendor's archive."""
+    from darling_nix.sources import SourceUnavailable, debian_mirror
+
+    listed = tmp_path / "sources.list"
+    listed.write_text("# a comment\ndeb [arch=amd64] http://mirror.example/other stable main\n"
+                      "deb http://security.example/debian-security bookworm-security main\n")
+    parts = tmp_path / "sources.list.d"
+    parts.mkdir()
+    (parts / "debian.sources").write_text(
+        "Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\n# a comment\nURIs: http://archive.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n")
+    assert debian_mirror((listed, parts)) == "http://archive.example/debian"
+    (parts / "debian.sources").unlink()
+    listed.write_text(listed.read_text() + "deb http://other.example/debian bookworm main\n")
+    assert debian_mirror((listed, parts)) == "http://other.example/debian"
+    listed.write_text("deb http://trixie.example/debian trixie main\n")  # Debian 13
+    assert debian_mirror((listed, parts)) == "http://trixie.example/debian"
+    listed.write_text("deb http://security.example/debian-security trixie-security main\n")
+    with pytest.raises(SourceUnavailable, match="no Debian archive"):
+        debian_mirror((listed, parts))

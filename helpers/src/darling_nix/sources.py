@@ -19,7 +19,9 @@ from pathlib import Path
 
 from .darlingbuild import sha256_file
 
-DEBIAN_SOURCES = "deb-src http://deb.debian.org/debian bookworm main\n"
+# The pins are bookworm's versions; the mirror is whichever the host's apt uses.
+SUITE = "bookworm"
+APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 
 
 class SourceUnavailable(RuntimeError):
@@ -76,11 +78,46 @@ def fetch(source: Source, cache: Path) -> Path:
 def _apt_config(root: Path) -> list[str]:
     for sub in ("lists/partial", "archives/partial", "etc"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    (root / "etc" / "sources.list").write_text(DEBIAN_SOURCES)
+    (root / "etc" / "sources.list").write_text(f"deb-src {debian_mirror()} {SUITE} main\n")
     return ["-o", f"Dir::Etc::SourceList={root / 'etc' / 'sources.list'}",
             "-o", "Dir::Etc::SourceParts=/nonexistent", "-o", f"Dir::State::Lists={root / 'lists'}",
             "-o", f"Dir::Cache={root}", "-o", "Debug::NoLocking=1",
             "-o", "APT::Sandbox::User=root"]
+
+
+def debian_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
+    """The URI of the host's Debian archive (not -security, not another vendor's), from its
+    one-line `deb URI SUITE ...` lists or deb822 `.sources` files. Whatever suite the host
+    follows (Debian 12 or 13), the archive also carries bookworm, which the pins name."""
+    files: list[Path] = []
+    for path in sources:
+        if path.is_dir():
+            files += sorted(path.glob("*.list")) + sorted(path.glob("*.sources"))
+        elif path.is_file():
+            files.append(path)
+    for file in files:
+        for uri in _entries(file.read_text(errors="replace")):
+            if uri.rstrip("/").endswith("/debian"):
+                return uri
+    raise SourceUnavailable("no Debian archive in the host's apt sources "
+                            f"({', '.join(str(p) for p in sources)})")
+
+
+def _entries(text: str) -> list[str]:
+    """The URI of every `deb` entry, one-line or deb822 style."""
+    found = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        words = [w for w in words[1:] if not w.startswith("[")] if words[:1] == ["deb"] else []
+        if len(words) >= 2:
+            found.append(words[0])
+    for stanza in text.split("\n\n"):
+        fields = {k.strip().lower(): v.split() for k, _, v in
+                  (line.partition(":") for line in stanza.splitlines()
+                   if ":" in line and not line.lstrip().startswith("#"))}
+        if "deb" in fields.get("types", []):
+            found += fields.get("uris", [])
+    return found
 
 
 def _apt(args: list[str], config: list[str], cwd: Path) -> None:
