@@ -46,6 +46,9 @@ def fake_tree(root: Path) -> Path:
     (src / "CMakeLists.txt").write_text(TOP_CMAKE)
     (src / "src" / "CMakeLists.txt").write_text("# core\n")
     (src / "src" / "external" / "xnu" / "marker").write_text("unpatched\n")
+    for part in ("include", "src"):  # Darling's libc++, which the install carries
+        (src / darlingbuild.LIBCXX / part).mkdir(parents=True)
+        (src / darlingbuild.LIBCXX / part / "stand-in").write_text(part)
     (src / "darling").write_text("#!/bin/sh\necho fake darling\n")
     tarball = root / "darling-fake-src.tar.xz"
     with tarfile.open(tarball, "w:xz") as tar:
@@ -104,6 +107,7 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
     assert (install / "libexec" / "darling" / "marker").read_text() == "patched\n"
     # the install stands alone: its own SDK and ld (copy-sdk.sh), the tree is gone
     assert Path(installed["sdk"]).is_dir() and Path(installed["ld"]).is_file()
+    assert (install / "sdk" / "libcxx" / "src" / "stand-in").read_text() == "src"
     assert str(install) in installed["sdk"] and str(install) in installed["ld"]
     assert not list((tmp_path / "cache" / "trees").glob("*/"))
     assert installed["patches"] == ["core", "marker"] and installed["variant"] == "patched"

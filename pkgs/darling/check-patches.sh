@@ -124,8 +124,14 @@ if [ -n "$darling" ] && [ -f "$darling/src/sandbox/sandbox.c" ]; then
 	have_darling=1
 	# shellcheck disable=SC2086
 	check_tree darling "$darling" $darling_patches
-	mkdir -p "$work/darling/src"
-	cp -R "$darling/src/sandbox" "$work/darling/src/"  # the only directory they touch
+	# the copy holds just the files the patches touch (the whole tree is large)
+	for p in $darling_patches; do
+		(cd "$work" && GIT_CEILING_DIRECTORIES=$work git apply --numstat "$p") | cut -f3 |
+			while IFS= read -r f; do
+				mkdir -p "$work/darling/${f%/*}"
+				cp "$darling/$f" "$work/darling/$f"
+			done
+	done
 	# shellcheck disable=SC2086
 	apply_to_copy darling "$work/darling" $darling_patches
 else

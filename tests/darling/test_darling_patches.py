@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from darling_nix.cli.darling_cmds import shared_source
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "pkgs" / "darling"
@@ -173,24 +174,39 @@ def test_check_script_is_posix_sh():
 # --- needs the upstream sources ------------------------------------------
 
 
-def _src(var: str, probe: str) -> Path:
+@pytest.fixture(scope="session")
+def shared_tree(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The whole pinned tree unpacked from ../shared/darling's tarball (about 15 s), when
+    DARLING_SRC does not name one: the source the host build uses, submodules included."""
+    tarball = shared_source()
+    if os.environ.get("DARLING_SRC") or tarball is None:
+        return None
+    scratch = tmp_path_factory.mktemp("darling-tree")
+    subprocess.run(["tar", "-xJf", str(tarball), "-C", str(scratch)], check=True, timeout=600)
+    return scratch / "src"
+
+
+def _src(var: str, probe: str, fallback: Path | None) -> Path:
     value = os.environ.get(var)
-    if not value:
-        pytest.skip(f"{var} not set: no unpacked upstream tree to check the patches against")
-    path = Path(value)
+    if not value and fallback is None:
+        pytest.skip(f"{var} not set and no ../shared/darling tarball: no upstream tree to "
+                    "check the patches against")
+    path = Path(value) if value else fallback
+    assert path is not None
     if not (path / probe).is_file():
         pytest.skip(f"{var}={value} is not the expected tree (no {probe})")
     return path
 
 
 @pytest.fixture
-def xnu_src() -> Path:
-    return _src("DARLING_XNU_SRC", EMULATION + "syscalls.c")
+def xnu_src(shared_tree: Path | None) -> Path:
+    fallback = shared_tree / "src" / "external" / "xnu" if shared_tree else None
+    return _src("DARLING_XNU_SRC", EMULATION + "syscalls.c", fallback)
 
 
 @pytest.fixture
-def darling_src() -> Path:
-    return _src("DARLING_SRC", "src/sandbox/sandbox.c")
+def darling_src(shared_tree: Path | None) -> Path:
+    return _src("DARLING_SRC", "src/sandbox/sandbox.c", shared_tree)
 
 
 def run_script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

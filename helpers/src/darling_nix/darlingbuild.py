@@ -354,7 +354,10 @@ def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started
     # Darling's own libc++ (LLVM 13): the SDK's xctoolchain headers are LLVM 5, without
     # <filesystem>, and libc++.1.dylib lacks src/filesystem, which the toolchain builds.
     for part in ("include", "src"):
-        shutil.copytree(src / LIBCXX / part, staged / "sdk" / "libcxx" / part, symlinks=True)
+        try:
+            shutil.copytree(src / LIBCXX / part, staged / "sdk" / "libcxx" / part, symlinks=True)
+        except OSError as error:
+            raise BuildStepFailed(f"cannot copy Darling's libc++ {part}/: {error}") from None
     darling = staged / "bin" / "darling"
     # prepare-source.sh takes setuid out of the install rules (the store cannot hold it);
     # on a host `darling` must be setuid root, and only it.
