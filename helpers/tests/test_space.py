@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from darling_nix.defaults import parse_size
 from darling_nix.loopback import LoopbackBuilder
 from darling_nix.models import ConfigError, NixConfig
-from darling_nix.space import parse_size
 
 
 @pytest.mark.parametrize(("text", "size"), [("0", 0), ("1073741824", 1024**3), ("1G", 1024**3),

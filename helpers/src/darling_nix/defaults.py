@@ -12,3 +12,15 @@ MAX_FREE = 4 * 1024**3
 
 def prefix_of(state_dir: str) -> str:
     return f"{state_dir}/prefix"
+
+
+_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '1073741824' or '1G' (Nix's unit suffixes); ValueError otherwise."""
+    scale = _UNITS.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale > 1 else text
+    if not number.isdigit():
+        raise ValueError(f"expected a number of bytes such as 1073741824 or 1G, got {text!r}")
+    return int(number) * scale

@@ -19,7 +19,7 @@ import time
 
 from . import defaults
 from .runner import Runner, make_runner
-from .space import make_room, parse_size
+from .space import make_room
 
 # The exact commands Nix's remote stores send, and the one read-only probe `doctor` uses.
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -75,7 +75,7 @@ def _settings(values: dict[str, object], names: dict[str, str]) -> Settings:
                        values.get("prefix", defaults.prefix_of(state_dir)))
     darling = _absolute(names["darling"], values.get("darling", defaults.DARLING_COMMAND))
     try:
-        min_free = parse_size(str(values.get("min_free", defaults.MIN_FREE)))
+        min_free = defaults.parse_size(str(values.get("min_free", defaults.MIN_FREE)))
     except ValueError as error:
         raise GateConfigError(f"{names['min_free']}: {error}") from None
     return make_runner(kind, prefix, darling), state_dir, min_free

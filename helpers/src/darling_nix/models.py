@@ -375,7 +375,7 @@ class BuilderConfig:
     def min_free(self) -> int:
         """nix.settings' min-free in bytes (ours by default): the gate collects garbage
         before a session when the prefix has less free (space.py)."""
-        from .space import parse_size
+        from .defaults import parse_size
 
         value = self.nix.settings.get("min-free", defaults.MIN_FREE)
         try:

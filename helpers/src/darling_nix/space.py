@@ -12,24 +12,14 @@ from __future__ import annotations
 
 import os
 
-from .runner import Runner
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    from .runner import Runner
+
 # A collection that takes longer than this is left to finish on its own; the session starts.
 GC_TIMEOUT = 300
-
-
-def parse_size(text: str) -> int:
-    """Bytes from '1073741824' or '1G' (Nix's unit suffixes); ValueError otherwise."""
-    scale = _UNITS.get(text[-1:].upper(), 1)
-    number = text[:-1] if scale > 1 else text
-    if not number.isdigit():
-        raise ValueError(f"expected a number of bytes such as 1073741824 or 1G, got {text!r}")
-    return int(number) * scale
 
 
 def free_bytes(path: str) -> int:
