@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sentinel import assert_refused
+from sentinel import assert_refused, snapshot
 
 from darling_nix import darlingbuild
 
@@ -166,6 +166,21 @@ def test_dry_run_names_key_and_patches_and_builds_nothing(tmp_path: Path, cli, t
     control = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json",
                                    "--variant", "no-xnu-patches").stdout)
     assert control["patches"] == ["core"] and control["key"] != plan["key"]
+
+
+def test_tarball_whose_top_is_a_link_is_refused_and_its_target_untouched(
+        tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    """`tar -cJf src.tar.xz darling` with darling a symlink stores only the link: the build
+    must not patch and build in the directory it names."""
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    target = tmp_path / "darling-src" / "src"
+    before = snapshot(target)
+    (tmp_path / "top").symlink_to(target)
+    with tarfile.open(tmp_path / "darling-fake-src.tar.xz", "w:xz") as tar:
+        tar.add(tmp_path / "top", arcname="darling")
+    assert_build_refused(build_cli(cli, tmp_path, pkgs), "not a Darling source tarball", "link")
+    assert snapshot(target) == before
 
 
 @pytest.mark.parametrize("args, words", [

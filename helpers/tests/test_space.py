@@ -20,10 +20,23 @@ def test_sizes_in_nix_form(text: str, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["", "G", "-1", "1.5G", "1GB", "lots"])
+@pytest.mark.parametrize("text", ["", "G", "-1", "1.5G", "1GB", "lots", "\u00b2", "\u0661\u0662",
+                                  "16777216T", "18446744073709551616"])
 def test_other_sizes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="expected a number of bytes"):
         parse_size(text)
+
+
+@pytest.mark.parametrize("value", [True, ["1G"], "-5", "\u0661\u0662\u0663", "99999999999999999999G"])
+def test_config_check_refuses_a_min_free_that_render_or_nix_would(write_config: Any, cli: Any,
+                                                                  value: Any) -> None:
+    """`config check` (what the NixOS module runs at build time) must refuse what the
+    sshd_config renderer, the gate or Nix itself refuses later."""
+    path = write_config({"nix": {"settings": {"min-free": value}}})
+    result = cli("config", "check", str(path))
+    assert result.returncode == 2, result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "nix.settings.min-free: expected a number of bytes" in result.stderr
 
 
 def test_a_bad_min_free_names_its_key(write_config: Any, cli: Any) -> None:

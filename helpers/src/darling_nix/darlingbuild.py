@@ -257,9 +257,11 @@ def _unpack(plan: BuildPlan, into: Path, log: Path) -> Path:
     if plan.source.is_file():
         _run(["tar", "-xJf", str(plan.source), "-C", str(into)], log)
         tops = list(into.iterdir())
-        if len(tops) != 1 or not (tops[0] / "src" / "CMakeLists.txt").is_file():
+        # A top that is a link would have the build patch and build wherever it points.
+        if len(tops) != 1 or tops[0].is_symlink() or \
+                not (tops[0] / "src" / "CMakeLists.txt").is_file():
             raise BuildInputError(f"{plan.source}: not a Darling source tarball (one top "
-                                  "directory holding src/CMakeLists.txt)")
+                                  "directory, not a link, holding src/CMakeLists.txt)")
         if tops[0].name != "src":
             tops[0].rename(into / "src")
     else:

@@ -21,6 +21,8 @@ def parse_size(text: str) -> int:
     """Bytes from '1073741824' or '1G' (Nix's unit suffixes); ValueError otherwise."""
     scale = _UNITS.get(text[-1:].upper(), 1)
     number = text[:-1] if scale > 1 else text
-    if not number.isdigit():
-        raise ValueError(f"expected a number of bytes such as 1073741824 or 1G, got {text!r}")
+    # ASCII digits only: str.isdigit also takes '²' and '١٢٣', which Nix refuses.
+    if not (number.isascii() and number.isdigit()) or int(number) * scale >= 1 << 64:
+        raise ValueError(f"expected a number of bytes such as 1073741824 or 1G (below 2^64), "
+                         f"got {text!r}")
     return int(number) * scale

@@ -248,6 +248,13 @@ def check_nix_settings(key: str, settings: dict[str, Any]) -> None:
         else:
             raise ConfigError(where, "expected a string, a whole number, true/false "
                                      "or a list of strings")
+    if "min-free" in settings:  # the gate reads it as well: refuse it here, not there
+        from .defaults import parse_size
+
+        try:
+            parse_size(str(settings["min-free"]))
+        except ValueError as error:
+            raise ConfigError(key_path(key, "min-free"), str(error)) from None
 
 
 def spec(check: Check | None = None, doc: str = "", **kwargs: Any) -> Any:
