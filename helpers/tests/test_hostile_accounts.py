@@ -182,6 +182,9 @@ CORRUPT = [
     ("group", b"nul:*:31:\x00\n", 2, "NUL byte"),
     ("master.passwd", b"caf\xe9:*:5:5::0:0::/:/bin/sh\n", 2, "not UTF-8"),
     ("passwd", b"two words:*:5:5::/:/bin/sh\n", 3, "invalid name"),
+    # CRLF endings: the CR would stay in the last field (a member "bob\r" no edit matches)
+    ("group", b"crlf:*:32:root,bob\r\n", 2, "a CR from CRLF line endings"),
+    ("passwd", b"bob:*:5:5:Bob\x1b[2J:/:/bin/sh\n", 3, "has a control character ("),
 ]
 
 

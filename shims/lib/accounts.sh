@@ -191,6 +191,8 @@ acc_check() {
     {
         if (length($0) > max) bad("is longer than " max " bytes")
         if ($0 ~ /^[ \t]*$/ || substr($0, 1, 1) == "#") next
+        # C0 controls and DEL (a CR from CRLF line endings would stay in the last field)
+        if ($0 ~ /[\001-\037\177]/) bad("has a control character (a CR from CRLF line endings?)")
         if (NF != nf) bad("has " NF " \047:\047-separated fields, expected " nf)
         if ($1 !~ /^[A-Za-z_][A-Za-z0-9_.-]*$/ || length($1) > 255)
             bad("has an invalid name \047" substr($1, 1, 40) "\047")

@@ -96,6 +96,8 @@ CORRUPT = [
     ("group", b"big:*:30:" + b"m," * 3000 + b"\n", "longer than 4096 bytes"),
     ("group", b"nul:*:31:a\x00b\n", "NUL byte"),
     ("master.passwd", b"two words:*:5:5::0:0::/:/bin/sh\n", "invalid name"),
+    ("group", b"crlf:*:32:root,bob\r\n", "a CR from CRLF line endings"),
+    ("passwd", b"bob:*:5:5:Bob\x7f:/:/bin/sh\n", "has a control character ("),
 ]
 
 

@@ -24,6 +24,9 @@ MAX_LINE = 4096
 MAX_FILE = 4 << 20
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}\Z")
 _ID_TEXT = re.compile(rb"-?[0-9]{1,10}\Z")
+# C0 controls (tab included) and DEL: a CR from CRLF line endings would stay inside the
+# last field and make a member "bob\r" that no edit matches.
+_CONTROL = re.compile(rb"[\x01-\x1f\x7f]")
 
 
 class AccountsError(ValueError):
@@ -59,6 +62,8 @@ def line_problem(form: Format, line: bytes) -> str | None:
         body.decode()
     except UnicodeDecodeError:
         return "is not UTF-8 text"
+    if _CONTROL.search(body):
+        return "has a control character (a CR from CRLF line endings?)"
     parts = body.split(b":")
     if len(parts) != form.fields:
         return f"has {len(parts)} ':'-separated fields, expected {form.fields}"
