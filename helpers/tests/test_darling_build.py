@@ -234,3 +234,35 @@ def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:
     (repo / "f").write_text("changed")
     with pytest.raises(darlingbuild.BuildInputError, match="local changes"):
         darlingbuild._source_id(repo, tmp_path)
+
+
+def test_cache_that_is_a_file_is_refused(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    (tmp_path / "cache").write_text("not a directory")
+    res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, GOOD_XNU), "--dry-run")
+    assert_build_refused(res, "cache", "cannot be the cache directory")
+
+
+BAD_SERIES = [
+    ({"patches": [{}]}, "patches[0]", "needs a name and a root"),
+    ([1], "patches", "expected a list"),
+    ({"patches": [1]}, "patches[0]", "expected a mapping of strings"),
+    ({"patches": [{"name": "x", "root": "kernel", "file": "a.patch"}]}, "patches[0]", "root of"),
+    ({"patches": [{"name": "x", "root": "darling", "file": "../../../../etc/passwd"}]},
+     "patches[0]", "must stay inside patches/"),
+    ({"patches": [{"name": "x", "root": "darling", "file": "/etc/passwd"}]}, "patches[0]",
+     "must stay inside patches/"),
+    ({"patches": [{"name": "x", "root": "darling"}]}, "patches[0]", "exactly one of"),
+    ({"patches": [{"name": "x", "root": "darling", "url": "u", "hash": "h",
+                   "localName": "../x.patch"}]}, "patches[0]", "plain localName"),
+]
+
+
+@pytest.mark.parametrize(("series", "where", "what"), BAD_SERIES, ids=[b[2] for b in BAD_SERIES])
+def test_malformed_series_is_one_line(tmp_path: Path, cli, tools, series: object, where: str,  # type: ignore[no-untyped-def]
+                                      what: str) -> None:
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    (pkgs / "patches" / "series.json").write_text(json.dumps(series))
+    res = build_cli(cli, tmp_path, pkgs, "--dry-run", "--upstream-patches", str(tmp_path))
+    assert_build_refused(res, "series.json", where, what)

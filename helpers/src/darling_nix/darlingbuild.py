@@ -154,7 +154,7 @@ def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> 
     except (OSError, ValueError) as error:
         raise BuildInputError(f"{series_file}: cannot read the patch list ({error})") from None
     patches = []
-    for entry in series["patches"]:
+    for index, entry in enumerate(_entries(series, series_file)):
         if entry["root"] in VARIANTS[variant]:
             continue
         if "file" in entry:
@@ -166,9 +166,35 @@ def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> 
         else:
             path = upstream_dir / entry["localName"]
         if not path.is_file():
-            raise BuildInputError(f"patch {entry['name']}: {path} does not exist")
+            raise BuildInputError(f"patch {entry['name']} (patches[{index}]): {path} does not exist")
         patches.append(Patch(entry["name"], entry["root"], path, sha256_file(path)))
     return tuple(patches)
+
+
+def _entries(series: object, series_file: Path) -> list[dict[str, str]]:
+    """The patch entries of a parsed series.json, each checked for the shape the builds
+    read: name, root (darling or xnu), and either our `file` (a relative path with no
+    `..`) or upstream's url + hash + localName (a plain file name)."""
+    def bad(where: str, what: str) -> BuildInputError:
+        return BuildInputError(f"{series_file}: {where}: {what}")
+
+    patches = series.get("patches") if isinstance(series, dict) else None
+    if not isinstance(patches, list):
+        raise bad("patches", "expected a list of patch entries")
+    for index, entry in enumerate(patches):
+        where = f"patches[{index}]"
+        if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+            raise bad(where, "expected a mapping of strings")
+        if not entry.get("name") or entry.get("root") not in ("darling", "xnu"):
+            raise bad(where, "needs a name and a root of 'darling' or 'xnu'")
+        if ("file" in entry) == ("url" in entry):
+            raise bad(where, "needs exactly one of 'file' (ours) or 'url' (upstream's)")
+        if "file" in entry and (entry["file"].startswith("/") or ".." in entry["file"].split("/")):
+            raise bad(where, f"file {entry['file'][:80]!r} must stay inside patches/")
+        if "url" in entry and (not entry.get("hash") or not entry.get("localName")
+                               or "/" in entry["localName"] or entry["localName"] in (".", "..")):
+            raise bad(where, "an upstream patch needs a hash and a plain localName")
+    return patches
 
 
 def _source_id(source: Path, cache: Path) -> str:
@@ -217,7 +243,10 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
         if not (pkgs / script).is_file():
             raise BuildInputError(f"{pkgs / script} does not exist (DARLING_NIX_PKGS_DARLING must "
                                   "name a pkgs/darling directory)")
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BuildInputError(f"{cache}: cannot be the cache directory ({error.strerror})") from None
     return BuildPlan(source=source.resolve(), source_id=_source_id(source, cache), variant=variant,
                      patches=patches, prepare_script=pkgs / "prepare-source.sh",
                      copy_sdk_script=pkgs / "copy-sdk.sh",
