@@ -1,4 +1,4 @@
-"""The stand-in for the real x86_64-darwin Nix tarball, which cannot run here.
+"""The stand-in for the real x86_64-darwin Nix tarball, which cannot be had here.
 
 It has the official tarball's layout (`nix-VERSION-SYSTEM/store/...`, `.reginfo`),
 made from a local store closure: one store path whose bin/ holds the Nix commands
