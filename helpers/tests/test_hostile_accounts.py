@@ -185,6 +185,8 @@ CORRUPT = [
     # CRLF endings: the CR would stay in the last field (a member "bob\r" no edit matches)
     ("group", b"crlf:*:32:root,bob\r\n", 2, "a CR from CRLF line endings"),
     ("passwd", b"bob:*:5:5:Bob\x1b[2J:/:/bin/sh\n", 3, "has a control character ("),
+    # Python would read "-0" as uid 0, the shims' awk not as a number: both refuse it
+    ("passwd", b"neg:*:-0:20::/:/bin/sh\n", 3, "uid that is not a number: '-0'"),
 ]
 
 
@@ -236,3 +238,13 @@ def test_any_line_is_an_entry_or_a_refusal(tmp_path: Path, name: str, line: byte
         Accounts(etc).add_user(User("fuzz", 4000, 20))
     except AccountsError:
         assert files(etc) == before
+
+
+@pytest.mark.parametrize("text", ["a\u0085b", "a\u2028b", "a\x9bb", "a:b", "a\tb"])
+def test_real_name_with_a_control_character_is_refused(etc: Path, prefix_config: Path, cli: Any,
+                                                       text: str) -> None:
+    """The same control characters the config refuses (C1 and U+2028 included)."""
+    before = files(etc)
+    assert_refused(accounts(cli, prefix_config, "add-user", "x", "--uid", "900", "--gid", "20",
+                            "--real-name", text), "invalid real name")
+    assert files(etc) == before

@@ -199,7 +199,7 @@ acc_check() {
         n = split(idf, a, ","); split(idn, w, ",")
         for (i = 1; i <= n; i++) {
             v = $(a[i]); d = v; sub(/^-/, "", d)
-            if (d !~ /^[0-9]+$/ || length(d) > 10)
+            if (d !~ /^[0-9]+$/ || length(d) > 10 || v ~ /^-0/)
                 bad("has a " w[i] " that is not a number: \047" substr(v, 1, 40) "\047")
         }
     }' "$1") || acc_die 1 "$_acc_e"

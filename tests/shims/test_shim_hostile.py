@@ -98,6 +98,7 @@ CORRUPT = [
     ("master.passwd", b"two words:*:5:5::0:0::/:/bin/sh\n", "invalid name"),
     ("group", b"crlf:*:32:root,bob\r\n", "a CR from CRLF line endings"),
     ("passwd", b"bob:*:5:5:Bob\x7f:/:/bin/sh\n", "has a control character ("),
+    ("passwd", b"neg:*:-0:20::/:/bin/sh\n", "uid that is not a number: '-0'"),
 ]
 
 

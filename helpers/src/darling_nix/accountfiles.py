@@ -23,7 +23,8 @@ MAX_ID = 2**31 - 1
 MAX_LINE = 4096
 MAX_FILE = 4 << 20
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,254}\Z")
-_ID_TEXT = re.compile(rb"-?[0-9]{1,10}\Z")
+# "-0" is refused: Python would read it as 0, the shims' awk not as a number at all
+_ID_TEXT = re.compile(rb"(?!-0)-?[0-9]{1,10}\Z")
 # C0 controls (tab included) and DEL: a CR from CRLF line endings would stay inside the
 # last field and make a member "bob\r" that no edit matches.
 _CONTROL = re.compile(rb"[\x01-\x1f\x7f]")

@@ -32,12 +32,14 @@ from .accountfiles import (
 )
 from .dirlock import directory_lock
 from .fsutil import Directory, UnsafePath
+from .oneline import control_class
 
 __all__ = ["Accounts", "AccountsError", "Group", "User"]
 
 LOCK = ".accounts.lock"
 MACOS_ETC_LINK = "private/etc"
-_FORBIDDEN_TEXT = re.compile(r"[:\x00-\x1f\x7f]")
+# ':' ends a field; control characters as the config defines them (C1 and U+2028 too)
+_FORBIDDEN_TEXT = re.compile(f"[:{control_class()}]")
 
 
 @dataclass(frozen=True)

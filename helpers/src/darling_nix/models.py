@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import defaults
-from .oneline import CONTROL_RANGES, shown
+from .oneline import control_class, shown
 
 ConfigValue = str | int | bool | list[str]
 
@@ -46,8 +46,7 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 _PUBKEY_RE = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
                         r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [ -~]*)?\Z")
 _PUBKEY_MAX = 16384  # far above a 16384-bit RSA key's line
-_CONTROL_RE = re.compile("[" + "".join(f"\\u{low:04x}-\\u{high:04x}"
-                                       for low, high in CONTROL_RANGES) + "]")
+_CONTROL_RE = re.compile(f"[{control_class()}]")
 # Characters that would end a directive or start a comment in any of the files we render.
 _UNSAFE_RE = re.compile(r"[\"'\\#]")
 # Paths: nothing that ssh or sshd expand (%-tokens, ${VAR}), quote or split on.

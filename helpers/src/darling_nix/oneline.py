@@ -10,6 +10,11 @@ from __future__ import annotations
 CONTROL_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0x2028, 0x2029), (0xD800, 0xDFFF))
 
 
+def control_class() -> str:
+    """CONTROL_RANGES as the inside of a regular expression's [...] (no `re` here: lean)."""
+    return "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in CONTROL_RANGES)
+
+
 def _escaped(char: str) -> str:
     code = ord(char)
     return ascii(char)[1:-1] if any(low <= code <= high for low, high in CONTROL_RANGES) \
