@@ -68,6 +68,16 @@ def test_explicit_limits_win(tmp_path: Path) -> None:
     assert "maxsessions 3" in lines
 
 
+@needs_sshd
+def test_limits_past_sshds_ints_are_capped_so_that_sshd_starts(tmp_path: Path) -> None:
+    """The schema takes counts up to 2^31 - 1; twice that (MaxStartups' full threshold)
+    or jobs + 10 (MaxSessions) would not fit sshd's int, and sshd would refuse the file."""
+    lines = effective(tmp_path, config(tmp_path, {"max_startups": 2**31 - 1},
+                                       max_jobs=2**31 - 1))
+    assert "maxstartups 1073741823:30:2147483646" in lines
+    assert "maxsessions 2147483647" in lines
+
+
 def test_a_key_file_not_yet_written_counts_as_one_client(tmp_path: Path) -> None:
     builder = config(tmp_path, {"authorized_keys_files": [str(tmp_path / "later.pub")]},
                      max_jobs=4)

@@ -239,14 +239,16 @@ acc_unlock() {
 }
 
 # acc_owner: ACC_OWNER = the pid in the lock; empty when there is none yet,
-# or it is not a number, or pid is not a regular file (never read a FIFO).
+# or it is not a pid, or pid is not a regular file (never read a FIFO).  A pid
+# is 1-7 digits without a leading zero (Linux pids stop at 2^22): kill takes
+# 0 as "my group" and refuses 20 digits, and either would look alive forever.
 acc_owner() {
     ACC_OWNER=
     if [ -f "$ACC_LOCK/pid" ] && [ ! -L "$ACC_LOCK/pid" ]; then
         ACC_OWNER=$(cat "$ACC_LOCK/pid" 2>/dev/null) || ACC_OWNER=
     fi
     case $ACC_OWNER in
-        '' | *[!0-9]*) ACC_OWNER= ;;
+        '' | *[!0-9]* | 0* | ????????*) ACC_OWNER= ;;
     esac
 }
 

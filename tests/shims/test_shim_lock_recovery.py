@@ -58,10 +58,23 @@ def without_pid(prefix: Prefix) -> None:
     age(lock_of(prefix))
 
 
-def with_garbage_pid(prefix: Prefix) -> None:
-    lock_of(prefix).mkdir()
-    (lock_of(prefix) / "pid").write_text("not a pid\n")
-    age(lock_of(prefix))
+def with_pid_text(text: str, name: str) -> Callable[[Prefix], None]:
+    """An abandoned lock whose pid file holds TEXT, which no holder writes."""
+    def wedge(prefix: Prefix) -> None:
+        lock_of(prefix).mkdir()
+        (lock_of(prefix) / "pid").write_text(text)
+        age(lock_of(prefix))
+    wedge.__name__ = name
+    return wedge
+
+
+with_garbage_pid = with_pid_text("not a pid\n", "with_garbage_pid")
+# kill -0 0 and os.kill(0, 0) succeed; os.kill(-1, 0) signals everyone and succeeds; kill
+# refuses 20 digits (an error, not "no such process") and os.kill raises OverflowError.
+with_pid_zero = with_pid_text("0\n", "with_pid_zero")
+with_minus_one_for_pid = with_pid_text("-1\n", "with_minus_one_for_pid")
+with_a_pid_too_large_for_kill = with_pid_text("99999999999999999999\n",
+                                              "with_a_pid_too_large_for_kill")
 
 
 def with_a_fifo_for_pid(prefix: Prefix) -> None:
@@ -76,6 +89,8 @@ def a_dead_breaker_without_pid(prefix: Prefix) -> None:
 
 
 WEDGES: list[Callable[[Prefix], None]] = [left_by_a_dead_breaker, without_pid, with_garbage_pid,
+                                          with_pid_zero, with_minus_one_for_pid,
+                                          with_a_pid_too_large_for_kill,
                                           with_a_fifo_for_pid, a_dead_breaker_without_pid]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -18,6 +19,10 @@ from .removal import remove_at
 NO_PID_GRACE = 2.0
 # Breakers hold the break mutex for a few system calls; one held longer died holding it.
 BREAK_MUTEX_GRACE = 1.0
+# What a holder writes, read as the shims read it: digits only, no leading zero, at most
+# 7 of them (Linux pids stop at 2^22). Anything else (0, -1, 1_0, a 20-digit number, which
+# kill(2) cannot even take) is no pid, broken after the grace, never a live holder.
+_PID_RE = re.compile(rb"[1-9][0-9]{0,6}")
 
 
 class LockTimeout(RuntimeError):
@@ -35,13 +40,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _owner(parent: Directory, name: str) -> int | None:
-    """The pid in NAME/pid; None when there is none yet or it is not a number."""
+    """The pid in NAME/pid; None when there is none yet or it is not a pid."""
     try:
         with parent.child(name) as lock:
             text = lock.read_regular("pid", 64)
-        return int(text.strip()) if text else None
-    except (OSError, UnsafePath, ValueError):
+    except (OSError, UnsafePath):
         return None
+    digits = (text or b"").rstrip(b"\n")
+    return int(digits) if _PID_RE.fullmatch(digits) else None
 
 
 def _older_than(parent: Directory, name: str, seconds: float) -> bool:

@@ -19,6 +19,9 @@ from .models import BuilderConfig
 HEADROOM = 10
 # Percentage of connections refused at the first threshold (sshd's default rate).
 REFUSE_RATE = 30
+# sshd reads each of these numbers as a C int and refuses to start when one does not fit;
+# no more connections than that can be open anyway.
+SSHD_INT_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ def sshd_limits(config: BuilderConfig, clients: int) -> SshdLimits:
     """The limits for CLIENTS authorized keys (each key a client that may burst
     nix.max_jobs connections), unless ssh.max_startups / ssh.max_sessions set them."""
     jobs = max(config.nix.max_jobs, 1)
-    start = config.ssh.max_startups or jobs * max(clients, 1) + HEADROOM
-    sessions = config.ssh.max_sessions or jobs + HEADROOM
+    start = min(config.ssh.max_startups or jobs * max(clients, 1) + HEADROOM,
+                SSHD_INT_MAX // 2)  # the full threshold is twice the start
+    sessions = min(config.ssh.max_sessions or jobs + HEADROOM, SSHD_INT_MAX)
     return SshdLimits(start=start, full=2 * start, sessions=sessions)
