@@ -284,7 +284,12 @@ acc_break_stale() {
     fi
     if ! mkdir "$ACC_LOCK.break" 2>/dev/null; then
         if acc_seen_for break "$ACC_LOCK.break" 10; then
-            rmdir "$ACC_LOCK.break" 2>/dev/null
+            # a dead breaker's directory, or anything else left under its name
+            if [ -d "$ACC_LOCK.break" ] && [ ! -L "$ACC_LOCK.break" ]; then
+                rmdir "$ACC_LOCK.break" 2>/dev/null
+            else
+                rm -f "$ACC_LOCK.break"
+            fi
         fi
         return 1
     fi

@@ -83,6 +83,14 @@ def with_a_fifo_for_pid(prefix: Prefix) -> None:
     age(lock_of(prefix))
 
 
+def a_file_in_place_of_the_mutex(prefix: Prefix) -> None:
+    """A stale lock, and a regular file (not a directory) under the break mutex's name."""
+    held_by(prefix, dead_pid())
+    mutex = prefix.etc / ".accounts.lock.break"
+    mutex.write_text("planted\n")
+    age(mutex)
+
+
 def a_dead_breaker_without_pid(prefix: Prefix) -> None:
     without_pid(prefix)
     abandoned_mutex(prefix)
@@ -91,7 +99,8 @@ def a_dead_breaker_without_pid(prefix: Prefix) -> None:
 WEDGES: list[Callable[[Prefix], None]] = [left_by_a_dead_breaker, without_pid, with_garbage_pid,
                                           with_pid_zero, with_minus_one_for_pid,
                                           with_a_pid_too_large_for_kill,
-                                          with_a_fifo_for_pid, a_dead_breaker_without_pid]
+                                          with_a_fifo_for_pid, a_dead_breaker_without_pid,
+                                          a_file_in_place_of_the_mutex]
 
 
 def clean(prefix: Prefix) -> bool:

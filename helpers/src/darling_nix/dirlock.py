@@ -71,8 +71,8 @@ def _break_if_stale(parent: Directory, name: str) -> None:
         os.mkdir(mutex, 0o700, dir_fd=parent.fd)
     except FileExistsError:
         if _older_than(parent, mutex, BREAK_MUTEX_GRACE):  # a breaker died holding it
-            with contextlib.suppress(OSError):
-                os.rmdir(mutex, dir_fd=parent.fd)
+            with contextlib.suppress(OSError, UnsafePath):
+                remove_at(parent, mutex)  # its directory, or anything left under its name
         return
     try:
         if (_owner(parent, name) or 0) != owner:
@@ -83,7 +83,9 @@ def _break_if_stale(parent: Directory, name: str) -> None:
     except (OSError, UnsafePath):
         pass
     finally:
-        os.rmdir(mutex, dir_fd=parent.fd)
+        # another breaker may have taken it for a dead one's and removed it meanwhile
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(mutex, dir_fd=parent.fd)
 
 
 @contextlib.contextmanager
