@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import sources
 from .fsutil import atomic_write
+from .removal import remove_tree
 from .toolchain import Toolchain
 
 BUILD_MACHINE = "x86_64-pc-linux-gnu"
@@ -66,10 +67,9 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     root = sysroot(cache, toolchain)
     stamp = root / ".deps" / f"{name}.json"
     wanted = recipe_hash(recipe, toolchain)
-    if stamp.is_file():
-        found = Built(**{**json.loads(stamp.read_text()), "built_now": False})
-        if found.recipe == wanted:
-            return found
+    found = _read_stamp(stamp)
+    if found is not None and found.recipe == wanted:
+        return found
     missing = [tool for tool in _strings(recipe, "host_tools") if shutil.which(tool) is None]
     if missing:
         raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")
@@ -92,9 +92,19 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
                   libs=_strings(recipe, "libs"), recipe=wanted,
                   seconds=round(time.monotonic() - started, 1), built_now=True)
     stamp.parent.mkdir(exist_ok=True)
+    if stamp.is_dir() and not stamp.is_symlink():  # not a stamp: it goes, the stamp replaces it
+        remove_tree(stamp)
     record = {k: v for k, v in built.__dict__.items() if k != "built_now"}
     atomic_write(stamp, json.dumps(record, indent=2).encode() + b"\n")
     return built
+
+
+def _read_stamp(stamp: Path) -> Built | None:
+    """The stamp's record; None when there is none or it is not one (then NAME is rebuilt)."""
+    try:
+        return Built(**{**json.loads(stamp.read_text()), "built_now": False})
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _scratch(cache: Path) -> Path:

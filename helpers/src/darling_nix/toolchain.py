@@ -100,17 +100,33 @@ def default_root(cache: Path, installed: Installed, compilers: DarwinToolchain) 
     return cache / "toolchains" / toolchain_key(installed, compilers)
 
 
+# What a toolchain directory holds (_fill): nothing else may be there when it is replaced.
+_MADE = {"bin", "lib", "cmake", "meson", "autotools.env", "manifest.json"}
+
+
+def _read_existing(root: Path) -> Toolchain | None:
+    """The toolchain in ROOT, or None where ROOT holds none (or something else's manifest)."""
+    try:
+        return Toolchain.read(root)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def make(installed: Installed, root: Path,
          compilers: DarwinToolchain | None = None) -> tuple[Toolchain, bool]:
     """The toolchain for INSTALLED in ROOT, made unless ROOT already holds it; (it, made now?)."""
     compilers = compilers or DarwinToolchain.for_install(installed)
     key = toolchain_key(installed, compilers)
-    if (root / "manifest.json").is_file():
-        existing = Toolchain.read(root)
-        if existing.key == key:
-            return existing, False
-    elif root.exists() and any(root.iterdir()):
-        raise ToolchainError(f"{root} exists and is not a toolchain directory (no manifest.json)")
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise ToolchainError(f"{root} is not a directory")
+    existing = _read_existing(root)
+    if existing is not None and existing.key == key:
+        return existing, False
+    if existing is None and root.exists() and any(root.iterdir()):
+        raise ToolchainError(f"{root} exists and is not a toolchain directory")
+    if existing is not None and set(os.listdir(root)) - _MADE:
+        # replaced whole below: never with files of someone else's in it
+        raise ToolchainError(f"{root} holds files a toolchain does not make; remove them first")
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:

@@ -5,6 +5,7 @@ a C++17 program, tiny CMake / meson projects, the calls Nix's store code makes o
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -174,3 +175,43 @@ def test_a_non_toolchain_out_directory_is_left_alone(cli: CliRunner, darling_ins
     result = cli("darling", "toolchain", "--install", darling_install.install, "--out", str(tmp_path))
     assert result.returncode == 2 and "is not a toolchain directory" in result.stderr, result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.parametrize("kind", ["a file", "a dangling link", "a Darling install"])
+def test_an_out_that_is_not_a_toolchain_directory_is_one_line(cli: CliRunner, darling_install: Installed,
+                                                              tmp_path: Path, kind: str) -> None:
+    out = tmp_path / "out"
+    if kind == "a file":
+        out.write_text("keep")
+    elif kind == "a dangling link":
+        out.symlink_to(tmp_path / "nowhere")
+    else:
+        out = Path(darling_install.install)  # it has a manifest.json, not a toolchain's
+    before = sorted(p.name for p in out.iterdir()) if out.is_dir() else None
+    result = cli("darling", "toolchain", "--install", darling_install.install, "--out", str(out))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert (sorted(p.name for p in out.iterdir()) if out.is_dir() else None) == before
+    assert kind != "a file" or out.read_text() == "keep"
+
+
+def test_another_keys_toolchain_with_foreign_files_is_not_replaced(
+        cross: toolchain.Toolchain, cli: CliRunner, darling_install: Installed, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(Path(cross.root), out, symlinks=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "key": "another-key"}))
+    (out / "notes.txt").write_text("mine")
+    result = cli("darling", "toolchain", "--install", darling_install.install, "--out", str(out))
+    assert result.returncode == 2 and "holds files a toolchain does not make" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("stamp", ["garbage", "{\"unknown\": 1}", "a directory"])
+def test_a_stamp_that_is_not_one_means_build_again(tmp_path: Path, stamp: str) -> None:
+    path = tmp_path / "dep.json"
+    if stamp == "a directory":
+        path.mkdir()
+    else:
+        path.write_text(stamp)
+    assert deps._read_stamp(path) is None
