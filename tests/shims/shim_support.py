@@ -64,6 +64,9 @@ class Prefix:
             [self.shell, str(SHIMS / shim), *args],
             capture_output=True,
             text=True,
+            # bash's getopts reports an invalid option byte by byte: "-é" gives half a
+            # UTF-8 character on stderr
+            errors="replace",
             env=self.env(**extra),
             timeout=timeout,
             stdin=subprocess.DEVNULL,
