@@ -17,6 +17,13 @@ from .common import EXIT_FAILED, JsonOption, fail, print_json
 app = typer.Typer(help="Darling itself, built on this host (for machines without Nix).",
                   no_args_is_help=True)
 
+CacheOption = Annotated[Path | None, typer.Option(
+    help="Cache directory (ccache, trees, installs, toolchains, sysroots). Default: "
+         "/var/cache/darling-nix as root, ~/.cache/darling-nix otherwise.", show_default=False)]
+InstallOption = Annotated[Path | None, typer.Option(
+    help="A Darling install made by `darling build` (it holds manifest.json). Default: "
+         "<cache>/installs/patched.", show_default=False)]
+
 
 def shared_source() -> Path | None:
     """The pinned source tarball beside a checkout (../shared/darling), when there is one."""
@@ -53,9 +60,7 @@ def build_command(
         help="Directory with the upstream fixes the patch list names (localName in "
              "pkgs/darling/patches/series.json). Default: upstream/ beside a source tarball.",
         show_default=False)] = None,
-    cache: Annotated[Path | None, typer.Option(
-        help="Cache directory (ccache, trees, installs). Default: /var/cache/darling-nix as "
-             "root, ~/.cache/darling-nix otherwise.", show_default=False)] = None,
+    cache: CacheOption = None,
     variant: Annotated[str, typer.Option(
         help="patched (every patch in the list), or no-xnu-patches (the negative control: "
              "without our darling-xnu syscall patches).")] = "patched",
@@ -105,32 +110,31 @@ def build_command(
         typer.echo(installed.install)
 
 
-def _installed(install: Path) -> darlingbuild.Installed:
+def _selected(install: Path | None,
+              cache: Path | None) -> tuple[Path, darlingbuild.Installed, DarwinToolchain]:
+    """The cache, the Darling install (default: the cache's patched one) and its compilers."""
+    cache = cache or darlingbuild.default_cache()
+    install = install or cache / "installs" / "patched"
     try:
-        return darlingbuild.Installed.read(install)
+        installed = darlingbuild.Installed.read(install)
     except (OSError, ValueError, TypeError) as error:
         fail(f"{install}: not a Darling install made by `darling-nix darling build` ({error})")
+    return cache, installed, DarwinToolchain.for_install(installed)
 
 
 @app.command("toolchain")
 def toolchain_command(
-    install: Annotated[Path | None, typer.Option(
-        help="A Darling install made by `darling build` (it holds manifest.json). Default: "
-             "<cache>/installs/patched.", show_default=False)] = None,
+    install: InstallOption = None,
     out: Annotated[Path | None, typer.Option(
         help="Where to put the toolchain. Default: <cache>/toolchains/KEY.", show_default=False)] = None,
-    cache: Annotated[Path | None, typer.Option(
-        help="Cache directory. Default: /var/cache/darling-nix as root, ~/.cache/darling-nix "
-             "otherwise.", show_default=False)] = None,
+    cache: CacheOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make the x86_64-apple-darwin20 cross toolchain of a Darling build: cc/c++/ld/ar/ranlib
     wrappers, a CMake toolchain file, a meson cross file and an env file for autotools
     (docs/darwin-toolchain.md). Made once per install; prints its directory (or, with
     --json, its manifest)."""
-    cache = cache or darlingbuild.default_cache()
-    installed = _installed(install or cache / "installs" / "patched")
-    compilers = DarwinToolchain.for_install(installed)
+    cache, installed, compilers = _selected(install, cache)
     try:
         root = out or toolchain.default_root(cache, installed, compilers)
         made, _ = toolchain.make(installed, root, compilers)
@@ -149,19 +153,14 @@ def deps_command(
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Build only this dependency (repeatable). Default: all of "
                        "data/darwin-deps.json.", show_default=False)] = None,
-    install: Annotated[Path | None, typer.Option(
-        help="The Darling install. Default: <cache>/installs/patched.", show_default=False)] = None,
-    cache: Annotated[Path | None, typer.Option(
-        help="Cache directory. Default: /var/cache/darling-nix as root, ~/.cache/darling-nix "
-             "otherwise.", show_default=False)] = None,
+    install: InstallOption = None,
+    cache: CacheOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cross-build Nix's dependencies (pinned Debian sources) into the darwin sysroot
     <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of `darling toolchain`; a dependency
     whose recipe is unchanged is not built again."""
-    cache = cache or darlingbuild.default_cache()
-    installed = _installed(install or cache / "installs" / "patched")
-    compilers = DarwinToolchain.for_install(installed)
+    cache, installed, compilers = _selected(install, cache)
     results = []
     try:
         made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
