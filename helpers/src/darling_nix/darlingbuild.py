@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -84,7 +85,7 @@ class BuildPlan:
     compiler: str
     cache: Path
 
-    @property
+    @functools.cached_property  # it hashes both scripts: once per plan, not per use
     def key(self) -> str:
         identity = {
             "format": FORMAT, "source": self.source_id, "flags": self.flags,
@@ -280,7 +281,7 @@ def _run(argv: list[str], log: Path, *, cwd: Path | None = None, env: dict[str, 
             raise BuildStepFailed(f"{argv[0]} failed (exit {process.returncode}); log: {log}\n{tail}")
 
 
-def _unpack(plan: BuildPlan, into: Path, log: Path) -> Path:
+def _unpack(plan: BuildPlan, into: Path, log: Path) -> None:
     """The source as a fresh directory INTO/src (a tarball's single top directory, or a copy)."""
     into.mkdir(parents=True)
     if plan.source.is_file():
@@ -295,7 +296,6 @@ def _unpack(plan: BuildPlan, into: Path, log: Path) -> Path:
             tops[0].rename(into / "src")
     else:
         _run(["cp", "-a", "--reflink=auto", f"{plan.source}/.", str(into / "src")], log)
-    return into / "src"
 
 
 def _prepare(plan: BuildPlan, src: Path, log: Path, say: Say) -> None:
