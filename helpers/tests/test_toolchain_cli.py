@@ -14,7 +14,7 @@ from darling_nix import sources
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.mark.parametrize("command", ["toolchain", "deps"])
+@pytest.mark.parametrize("command", ["toolchain", "deps", "nix"])
 def test_a_missing_install_is_named(cli: CliRunner, tmp_path: Path, command: str) -> None:
     result = cli("darling", command, "--install", str(tmp_path / "nothing"),
                  "--cache", str(tmp_path / "cache"))
@@ -29,7 +29,9 @@ def test_every_pinned_source_names_its_debian_package_and_hash() -> None:
         source = sources.source_of(name)
         assert source.debian and source.file.startswith(f"{source.debian}_{entry['version']}"), name
         assert len(source.sha256) == 64 and int(source.sha256, 16) >= 0, name
-        assert entry["build"] in {"autotools", "cmake", "make"}, name
+        assert entry["build"] in {"autotools", "cmake", "commands"}, name
+        assert source.suite in sources.SUITES, name
+        assert set(entry.get("after", [])) <= set(sources.pinned()) - {name}, name
 
 
 def test_debian_mirror_is_the_hosts_own(tmp_path: Path) -> None:
@@ -55,3 +57,11 @@ def test_debian_mirror_is_the_hosts_own(tmp_path: Path) -> None:
     listed.write_text("deb http://security.example/debian-security trixie-security main\n")
     with pytest.raises(SourceUnavailable, match="no Debian archive"):
         debian_mirror((listed, parts))
+
+
+def test_a_build_step_that_cannot_start_is_a_failed_step(tmp_path: Path) -> None:
+    """A tarball without the configure its recipe expects: the step fails, naming the program."""
+    from darling_nix import deps
+
+    with pytest.raises(deps.DepBuildFailed, match=r"cannot run \./configure: No such file"):
+        deps.run(["./configure"], tmp_path / "log", cwd=tmp_path)

@@ -2,8 +2,9 @@
 
 The host's clang compiles for x86_64-apple-darwin20 against the SDK headers of a
 Darling install (<install>/sdk, made by pkgs/darling/copy-sdk.sh); its Darwin driver links
-with the build's own cctools ld64 (-fuse-ld) against the libSystem of the install's prefix template (-isysroot
-libexec/darling becomes ld's -syslibroot). Without -DPLATFORM_MacOSX the headers ask
+with the build's own cctools ld64 (--ld-path: -fuse-ld=PATH warns, failing -Werror links)
+against the libSystem of the install's prefix template (-isysroot libexec/darling becomes
+ld's -syslibroot). Without -DPLATFORM_MacOSX the headers ask
 for `$UNIX2003` symbols that Darling's libSystem does not have. C++ uses the headers
 of the libc++ that Darling builds (LLVM 13; the SDK's xctoolchain copy is LLVM 5, too
 old for C++17's <filesystem>), and -stdlib=libc++ because Debian's clang would link
@@ -59,7 +60,7 @@ class DarwinToolchain:
         flags = [f"--target={TARGET}", f"-mmacosx-version-min={MACOS_MIN}", "-DPLATFORM_MacOSX",
                  "-nostdinc", "-isystem", str(self.sdk / "usr" / "include"),
                  "-isystem", f"{self.resource_dir()}/include",
-                 f"-fuse-ld={self.ld}", "-isysroot", str(self.syslibroot), "-Qunused-arguments"]
+                 f"--ld-path={self.ld}", "-isysroot", str(self.syslibroot), "-Qunused-arguments"]
         if cxx:
             flags[4:4] = ["-stdlib=libc++", "-nostdinc++",
                           "-isystem", str(self.libcxx_source / "include")]

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import string
 import subprocess
 import tempfile
 import time
@@ -64,13 +65,16 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     if name not in recipes:
         raise DepInputError(f"unknown dependency {name!r} (known: {', '.join(recipes)})")
     recipe = recipes[name]
+    # what it links against is built first, and a rebuilt one means this is rebuilt too
+    before = [build(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
     stamp = root / ".deps" / f"{name}.json"
-    wanted = recipe_hash(recipe, toolchain)
+    wanted = recipe_hash({**recipe, "after": [b.recipe for b in before]} if before else recipe,
+                         toolchain)
     found = _read_stamp(stamp)
     if found is not None and found.recipe == wanted:
         return found
-    missing = [tool for tool in _strings(recipe, "host_tools") if shutil.which(tool) is None]
+    missing = [tool for tool in strings(recipe, "host_tools") if shutil.which(tool) is None]
     if missing:
         raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")
     tarball = sources.fetch(sources.source_of(name), cache)
@@ -81,15 +85,15 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=_scratch(cache)) as scratch:
         say(f"{name}: building from {tarball.name} (log: {log})")
-        _run(["tar", "-xf", str(tarball), "-C", scratch], log)
+        run(["tar", "-xf", str(tarball), "-C", scratch], log)
         (top,) = [p for p in Path(scratch).iterdir() if p.is_dir()]
         stage = Path(scratch) / "stage"
         _BUILDERS[str(recipe["build"])](recipe, top, root, stage, toolchain, log)
         staged = Path(f"{stage}{root}")
         root.mkdir(parents=True, exist_ok=True)
-        _run(["cp", "-a", f"{staged}/.", str(root)], log)
+        run(["cp", "-a", f"{staged}/.", str(root)], log)
     built = Built(name=name, version=str(recipe["version"]), sysroot=str(root),
-                  libs=_strings(recipe, "libs"), recipe=wanted,
+                  libs=strings(recipe, "libs"), recipe=wanted,
                   seconds=round(time.monotonic() - started, 1), built_now=True)
     stamp.parent.mkdir(exist_ok=True)
     if stamp.is_dir() and not stamp.is_symlink():  # not a stamp: it goes, the stamp replaces it
@@ -113,54 +117,77 @@ def _scratch(cache: Path) -> Path:
     return where
 
 
-def _strings(recipe: dict[str, object], key: str) -> list[str]:
+def strings(recipe: dict[str, object], key: str) -> list[str]:
     value = recipe.get(key, [])
     assert isinstance(value, list)
     return [str(item) for item in value]
 
 
-def _environment(toolchain: Toolchain) -> dict[str, str]:
+def environment(toolchain: Toolchain, prefix: Path) -> dict[str, str]:
+    """The cross compilers, and the sysroot as the only place headers, libraries and
+    pkg-config files of dependencies are found (never the build machine's own)."""
     return {**os.environ, "CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
-            "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip}
+            "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip,
+            "CPPFLAGS": f"-I{prefix}/include", "LDFLAGS": f"-L{prefix}/lib",
+            "PKG_CONFIG_LIBDIR": f"{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig",
+            "PKG_CONFIG_PATH": ""}
 
 
 def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
                toolchain: Toolchain, log: Path) -> None:
-    env = _environment(toolchain)
-    _run(["./configure", f"--host={toolchain.target}", f"--build={BUILD_MACHINE}",
-          f"--prefix={prefix}", *_strings(recipe, "configure")], log, cwd=top, env=env)
-    _run(["make", f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
-    _run(["make", "install", f"DESTDIR={stage}"], log, cwd=top, env=env)
+    env = environment(toolchain, prefix)
+    if recipe.get("autoreconf"):  # a tarball of the repository, without a generated configure
+        run(["autoreconf", "-vfi"], log, cwd=top, env=env)
+    _run_commands(recipe, "prepare", top, prefix, stage, toolchain, log)
+    run(["./configure", f"--host={toolchain.target}", f"--build={BUILD_MACHINE}",
+          f"--prefix={prefix}", *strings(recipe, "configure")], log, cwd=top, env=env)
+    run(["make", f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
+    run(["make", "install", f"DESTDIR={stage}"], log, cwd=top, env=env)
 
 
 def _cmake(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
            toolchain: Toolchain, log: Path) -> None:
     build_dir = top / "darwin-build"
-    _run(["cmake", "-S", str(top), "-B", str(build_dir), "-G", "Ninja",
+    run(["cmake", "-S", str(top), "-B", str(build_dir), "-G", "Ninja",
           f"-DCMAKE_TOOLCHAIN_FILE={toolchain.cmake_toolchain}", f"-DCMAKE_INSTALL_PREFIX={prefix}",
-          "-DCMAKE_BUILD_TYPE=Release", *_strings(recipe, "cmake")], log)
-    _run(["ninja", "-C", str(build_dir)], log)
-    _run(["ninja", "-C", str(build_dir), "install"], log, env={**os.environ, "DESTDIR": str(stage)})
+          "-DCMAKE_BUILD_TYPE=Release", *strings(recipe, "cmake")], log)
+    run(["ninja", "-C", str(build_dir)], log)
+    run(["ninja", "-C", str(build_dir), "install"], log, env={**os.environ, "DESTDIR": str(stage)})
 
 
-def _make(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
-          toolchain: Toolchain, log: Path) -> None:
-    # a plain Makefile knows no DESTDIR: its PREFIX is the staging copy of the sysroot
-    targets = [arg.replace("$PREFIX", f"{stage}{prefix}") for arg in _strings(recipe, "make")]
-    _run(["make", f"CC={toolchain.cc}", f"AR={toolchain.ar}", f"RANLIB={toolchain.ranlib}",
-          *targets], log, cwd=top)
+def _commands(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
+              toolchain: Toolchain, log: Path) -> None:
+    """A build that is neither autotools nor CMake: the recipe's "commands"."""
+    _run_commands(recipe, "commands", top, prefix, stage, toolchain, log)
 
 
-_BUILDERS = {"autotools": _autotools, "cmake": _cmake, "make": _make}
+def _run_commands(recipe: dict[str, object], key: str, top: Path, prefix: Path, stage: Path,
+                  toolchain: Toolchain, log: Path) -> None:
+    """The recipe's KEY: argv lists run in the source tree with $PREFIX, $STAGE (the DESTDIR),
+    $JOBS and the toolchain's $CC, $CXX, $AR, $RANLIB replaced (and set in the environment)."""
+    env = environment(toolchain, prefix)
+    values = {"PREFIX": str(prefix), "STAGE": str(stage), "JOBS": str(os.cpu_count() or 1),
+              **{tool: env[tool] for tool in ("CC", "CXX", "AR", "RANLIB")}}
+    commands = recipe.get(key, [])
+    assert isinstance(commands, list)
+    for command in commands:
+        argv = [string.Template(str(word)).substitute(values) for word in command]
+        run(argv, log, cwd=top, env={**env, "STAGE": str(stage), "PREFIX": str(prefix)})
 
 
-def _run(argv: list[str], log: Path, *, cwd: Path | None = None,
+_BUILDERS = {"autotools": _autotools, "cmake": _cmake, "commands": _commands}
+
+
+def run(argv: list[str], log: Path, *, cwd: Path | None = None,
          env: dict[str, str] | None = None) -> None:
     with log.open("ab") as sink:
         sink.write(f"\n$ {' '.join(argv)}\n".encode())
         sink.flush()
-        status = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
-                                stderr=subprocess.STDOUT, check=False).returncode
+        try:
+            status = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                                    stderr=subprocess.STDOUT, check=False).returncode
+        except OSError as error:
+            raise DepBuildFailed(f"cannot run {argv[0]}: {error.strerror}; log: {log}") from None
     if status != 0:
         tail = log.read_bytes()[-2000:].decode(errors="replace")
         raise DepBuildFailed(f"{argv[0]} failed (exit {status}); log: {log}\n{tail}")

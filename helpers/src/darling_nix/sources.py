@@ -19,8 +19,10 @@ from pathlib import Path
 
 from .darlingbuild import sha256_file
 
-# The pins are bookworm's versions; the mirror is whichever the host's apt uses.
+# The pins are bookworm's versions unless a recipe names another suite (its "suite": a
+# package whose bookworm tarball the archive no longer serves); the mirror is the host's.
 SUITE = "bookworm"
+SUITES = ("bookworm", "trixie")
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 
 
@@ -34,6 +36,7 @@ class Source:
     debian: str  # Debian source package
     file: str  # the upstream tarball as Debian names it
     sha256: str
+    suite: str = SUITE
 
 
 def pinned() -> dict[str, dict[str, object]]:
@@ -45,7 +48,8 @@ def pinned() -> dict[str, dict[str, object]]:
 
 def source_of(name: str) -> Source:
     entry = pinned()[name]
-    return Source(name, str(entry["debian"]), str(entry["file"]), str(entry["sha256"]))
+    return Source(name, str(entry["debian"]), str(entry["file"]), str(entry["sha256"]),
+                  str(entry.get("suite", SUITE)))
 
 
 def fetch(source: Source, cache: Path) -> Path:
@@ -54,14 +58,16 @@ def fetch(source: Source, cache: Path) -> Path:
     if kept.is_file() and sha256_file(kept) == source.sha256:
         return kept
     apt = _apt_config(cache / "sources" / "apt")
+    wanted = f"{source.debian}/{source.suite}"
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=kept.parent) as scratch:
-        if not any((cache / "sources" / "apt" / "lists").glob("*_Sources*")):
+        lists = cache / "sources" / "apt" / "lists"
+        if not all(any(lists.glob(f"*_{suite}_*Sources*")) for suite in SUITES):
             _apt(["update"], apt, Path(scratch))
         try:
-            _apt(["source", "--download-only", source.debian], apt, Path(scratch))
+            _apt(["source", "--download-only", wanted], apt, Path(scratch))
         except SourceUnavailable:
             _apt(["update"], apt, Path(scratch))  # the lists may name a superseded version
-            _apt(["source", "--download-only", source.debian], apt, Path(scratch))
+            _apt(["source", "--download-only", wanted], apt, Path(scratch))
         fetched = Path(scratch) / source.file
         if not fetched.is_file():
             offered = sorted(p.name for p in Path(scratch).iterdir())
@@ -78,7 +84,9 @@ def fetch(source: Source, cache: Path) -> Path:
 def _apt_config(root: Path) -> list[str]:
     for sub in ("lists/partial", "archives/partial", "etc"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    (root / "etc" / "sources.list").write_text(f"deb-src {debian_mirror()} {SUITE} main\n")
+    mirror = debian_mirror()
+    (root / "etc" / "sources.list").write_text(
+        "".join(f"deb-src {mirror} {suite} main\n" for suite in SUITES))
     return ["-o", f"Dir::Etc::SourceList={root / 'etc' / 'sources.list'}",
             "-o", "Dir::Etc::SourceParts=/nonexistent", "-o", f"Dir::State::Lists={root / 'lists'}",
             "-o", f"Dir::Cache={root}", "-o", "Debug::NoLocking=1",
