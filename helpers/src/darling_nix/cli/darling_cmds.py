@@ -1,16 +1,18 @@
-"""`darling-nix darling build|toolchain|deps`: Darling from source on a host without Nix, the
-darwin cross toolchain made from it, and Nix's dependencies cross-built with that."""
+"""`darling-nix darling build|toolchain|deps|nix`: Darling from source on a host without Nix,
+the darwin cross toolchain made from it, and Nix's dependencies and Nix cross-built with that."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .. import darlingbuild, deps, sources, toolchain
+from .. import darlingbuild, deps, nixdarwin, sources, toolchain
 from ..darwincc import CompileError, DarwinToolchain
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 
@@ -160,20 +162,51 @@ def deps_command(
     """Cross-build Nix's dependencies (pinned Debian sources) into the darwin sysroot
     <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of `darling toolchain`; a dependency
     whose recipe is unchanged is not built again."""
-    cache, installed, compilers = _selected(install, cache)
     results = []
-    try:
-        made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
-                                 compilers)
+    with _cross_build(install, cache) as (made, cache):
         for name in only or list(sources.pinned()):
-            results.append(deps.build(name, made, cache, lambda m: typer.echo(f"==> {m}", err=True)))
-    except (toolchain.ToolchainError, deps.DepInputError) as error:
-        fail(str(error))
-    except (CompileError, deps.DepBuildFailed, sources.SourceUnavailable) as error:
-        fail(str(error), EXIT_FAILED)
+            results.append(deps.build(name, made, cache, _say))
     if as_json:
         print_json([asdict(built) for built in results])
     else:
         for built in results:
             state = f"built in {built.seconds:.0f} s" if built.built_now else "up to date"
             typer.echo(f"{built.name:15} {built.version:10} {state}")
+
+
+@app.command("nix")
+def nix_command(
+    install: InstallOption = None,
+    cache: CacheOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cross-build Nix (Debian's pinned source) for x86_64-darwin against the sysroot of
+    `darling deps` (built first if needed) and pack it as the official binary tarball is
+    packed, for `darling-nix install-nix`. Made once per key (<cache>/nix/KEY); prints the
+    tarball and its sha256 (or, with --json, the manifest)."""
+    with _cross_build(install, cache) as (made, cache):
+        result = nixdarwin.build(made, cache, _say)
+    if as_json:
+        print_json(asdict(result))
+    else:
+        typer.echo(f"{result.tarball} {result.sha256}")
+
+
+def _say(message: str) -> None:
+    typer.echo(f"==> {message}", err=True)
+
+
+@contextlib.contextmanager
+def _cross_build(install: Path | None,
+                 cache: Path | None) -> Iterator[tuple[toolchain.Toolchain, Path]]:
+    """The toolchain (made if missing) and the cache; a build's errors become exit codes:
+    bad input 2, a failed step EXIT_FAILED."""
+    cache, installed, compilers = _selected(install, cache)
+    try:
+        made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
+                                 compilers)
+        yield made, cache
+    except (toolchain.ToolchainError, deps.DepInputError) as error:
+        fail(str(error))
+    except (CompileError, deps.DepBuildFailed, sources.SourceUnavailable) as error:
+        fail(str(error), EXIT_FAILED)

@@ -1,0 +1,247 @@
+"""`darling-nix darling nix`: Nix for x86_64-darwin, cross-built here and packed like the
+official binary tarball, so that `darling-nix install-nix` takes it unchanged.
+
+Nix is Debian's pinned source (data/darwin-deps.json, "nix"), patched with
+data/nix-patches/*.patch, configured for the darwin host against the sysroot of
+`darling deps` and built with the toolchain of `darling toolchain` (through ccache).
+Its prefix is one store path, /nix/store/HASH-nix-VERSION, HASH made from the build's
+key as a derivation's output hash is made from the derivation: the binaries know their
+own path, so it must be chosen before configure. The tarball holds what install-nix
+reads: `nix-VERSION-x86_64-darwin/store/<that path>` and `.reginfo` (path, NAR hash, NAR
+size, no deriver, references: only itself, for everything is linked statically but the
+system's own libraries). Results live in <cache>/nix/KEY (tarball, manifest.json); the
+build tree <cache>/nix-build/KEY stays after a failure, so a rerun resumes, and goes
+after a success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from . import deps, sources
+from .darlingbuild import sha256_file
+from .fsutil import atomic_write
+from .removal import remove_tree
+from .toolchain import Toolchain
+
+FORMAT = 1
+SYSTEM = "x86_64-darwin"
+NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
+
+
+@dataclass(frozen=True)
+class NixTarball:
+    version: str
+    system: str
+    store_path: str
+    tarball: str
+    sha256: str
+    key: str
+    seconds: float
+    built_now: bool
+
+
+def nix_base32(data: bytes) -> str:
+    """Nix's base-32 (its own alphabet, least significant bits first), as in store paths."""
+    length = (len(data) * 8 - 1) // 5 + 1
+    digits = []
+    for n in reversed(range(length)):
+        byte, bit = divmod(n * 5, 8)
+        value = data[byte] >> bit
+        if byte + 1 < len(data):
+            value |= data[byte + 1] << (8 - bit)
+        digits.append(NIX_BASE32[value & 0x1F])
+    return "".join(digits)
+
+
+def store_path_for(key: str, version: str) -> str:
+    """The prefix: a sha256 folded to 20 bytes, in base 32, as Nix makes output paths."""
+    digest = hashlib.sha256(f"darling-nix:{SYSTEM}:nix-{version}:{key}".encode()).digest()
+    folded = bytearray(20)
+    for index, byte in enumerate(digest):
+        folded[index % 20] ^= byte
+    return f"/nix/store/{nix_base32(bytes(folded))}-nix-{version}"
+
+
+def recipe() -> dict[str, object]:
+    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
+    entry: dict[str, object] = json.loads(text)["nix"]
+    return entry
+
+
+def patches() -> list[tuple[str, bytes]]:
+    folder = resources.files("darling_nix").joinpath("data/nix-patches")
+    return sorted((item.name, item.read_bytes()) for item in folder.iterdir()
+                  if item.name.endswith(".patch"))
+
+
+def build_key(nix: dict[str, object], toolchain: Toolchain, built: list[deps.Built]) -> str:
+    identity = {"format": FORMAT, "recipe": nix, "toolchain": toolchain.key,
+                "deps": {b.name: b.recipe for b in built},
+                "patches": {name: hashlib.sha256(body).hexdigest() for name, body in patches()}}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
+    """The darwin Nix tarball of this recipe, built unless <cache>/nix/KEY has it already."""
+    nix = recipe()
+    built = [deps.build(name, toolchain, cache, say) for name in deps.strings(nix, "needs")]
+    key = build_key(nix, toolchain, built)
+    out = cache / "nix" / key
+    found = read_manifest(out)
+    if found is not None:
+        return found
+    missing = [tool for tool in deps.strings(nix, "host_tools") if shutil.which(tool) is None]
+    if missing:
+        raise deps.DepInputError(f"nix: its build needs {' '.join(missing)} on the build machine")
+    version = str(nix["version"])
+    store_path = store_path_for(key, version)
+    source = sources.Source("nix", str(nix["debian"]), str(nix["file"]), str(nix["sha256"]))
+    started = time.monotonic()
+    tree = cache / "nix-build" / key
+    log = cache / "deps-logs" / "nix.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    say(f"nix {version}: building {store_path} for {SYSTEM} (log: {log})")
+    top = _prepared_tree(sources.fetch(source, cache), tree, log)
+    sysroot = deps.sysroot(cache, toolchain)
+    env = _environment(toolchain, sysroot, cache)
+    _configure(nix, top, store_path, toolchain, sysroot, env, log)
+    say(f"nix {version}: compiling (a cold build takes about half an hour on 2 cores)")
+    # LD: static libraries are partial links (patches/0003), by ld64, not the host's ld
+    make = ["make", "OPTIMIZE=0", f"LD={toolchain.ld}"]
+    deps.run([*make, f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
+    stage = tree / "stage"
+    if stage.exists():
+        remove_tree(stage)
+    deps.run([*make, "install", f"DESTDIR={stage}"], log, cwd=top, env=env)
+    installed = Path(f"{stage}{store_path}")
+    _strip(installed, toolchain, log)
+    out.mkdir(parents=True, exist_ok=True)
+    tarball = out / f"nix-{version}-{SYSTEM}.tar.xz"
+    say(f"nix {version}: packing {tarball.name}")
+    pack(installed, store_path, tarball, f"nix-{version}-{SYSTEM}")
+    result = NixTarball(version=version, system=SYSTEM, store_path=store_path,
+                        tarball=str(tarball), sha256=sha256_file(tarball), key=key,
+                        seconds=round(time.monotonic() - started, 1), built_now=True)
+    write_manifest(out, result)
+    remove_tree(tree)
+    return result
+
+
+def write_manifest(out: Path, result: NixTarball) -> None:
+    record = {k: v for k, v in asdict(result).items() if k != "built_now"}
+    atomic_write(out / "manifest.json", json.dumps(record, indent=2).encode() + b"\n")
+
+
+def read_manifest(out: Path) -> NixTarball | None:
+    """OUT's record if its tarball is in OUT with that hash; else None (then it is built)."""
+    try:
+        found = NixTarball(**{**json.loads((out / "manifest.json").read_text()), "built_now": False})
+    except (OSError, ValueError, TypeError):
+        return None
+    tarball = Path(found.tarball)
+    if tarball.parent != out or not tarball.is_file() or sha256_file(tarball) != found.sha256:
+        return None
+    return found
+
+
+def _prepared_tree(source: Path, tree: Path, log: Path) -> Path:
+    """The source unpacked, patched and bootstrapped (autoreconf) in TREE, once per key;
+    another key's tree (left by a failed build of older inputs) goes."""
+    for stale in tree.parent.iterdir() if tree.parent.is_dir() else []:
+        if stale != tree:
+            remove_tree(stale)
+    top = tree / "src"
+    done = tree / ".prepared"
+    if done.is_file():
+        return top
+    if tree.exists():
+        remove_tree(tree)
+    top.mkdir(parents=True)
+    deps.run(["tar", "-xf", str(source), "-C", str(top), "--strip-components=1"], log)
+    for name, body in patches():
+        with log.open("ab") as sink:
+            sink.write(f"\n$ patch -p1 < {name}\n".encode())
+            applied = subprocess.run(["patch", "-p1", "--forward", "--batch"], cwd=top, input=body,
+                                     stdout=sink, stderr=subprocess.STDOUT, check=False)
+        if applied.returncode != 0:
+            raise deps.DepBuildFailed(f"nix: patch {name} does not apply; log: {log}")
+    deps.run(["autoreconf", "-vfi"], log, cwd=top)
+    done.write_text("")
+    return top
+
+
+def _environment(toolchain: Toolchain, sysroot: Path, cache: Path) -> dict[str, str]:
+    env = deps.environment(toolchain, sysroot)
+    ccache = shutil.which("ccache")
+    if ccache:
+        env.update(CC=f"{ccache} {toolchain.cc}", CXX=f"{ccache} {toolchain.cxx}",
+                   CCACHE_DIR=str(cache / "ccache"), CCACHE_NOHASHDIR="1")
+    return env
+
+
+def _configure(nix: dict[str, object], top: Path, store_path: str, toolchain: Toolchain,
+               sysroot: Path, env: dict[str, str], log: Path) -> None:
+    done = top / ".configured"
+    if done.is_file():
+        return
+    deps.run(["./configure", f"--host={toolchain.target}", f"--build={deps.BUILD_MACHINE}",
+              f"--prefix={store_path}", f"--with-boost={sysroot}",
+              *(arg.replace("$SYSROOT", str(sysroot)) for arg in deps.strings(nix, "configure")),
+              # -O1, no -g: about half the compile time of Nix's -O3 -g, and a tenth the size
+              "CXXFLAGS=-O1 -g0", "CFLAGS=-O1 -g0",
+              # macOS's libedit stands in for editline, as Nix's READLINE build allows
+              "EDITLINE_CFLAGS=-DREADLINE", "EDITLINE_LIBS=-ledit"],
+             log, cwd=top, env=env)
+    done.write_text("")
+
+
+def _strip(installed: Path, toolchain: Toolchain, log: Path) -> None:
+    for program in sorted((installed / "bin").iterdir()):
+        if program.is_file() and not program.is_symlink():
+            deps.run([toolchain.strip, "-S", str(program)], log)
+
+
+def pack(installed: Path, store_path: str, tarball: Path, top: str) -> None:
+    """INSTALLED as STORE_PATH in the official layout, with its .reginfo; written whole."""
+    name = Path(store_path).name
+    reginfo = (f"{store_path}\n{_nix_hash(installed)}\n{_nar_size(installed)}\n\n"
+               f"1\n{store_path}\n").encode()
+    partial = tarball.with_name(f".{tarball.name}.partial")
+    try:
+        with tarfile.open(partial, "w:xz") as archive:
+            archive.add(installed, arcname=f"{top}/store/{name}")
+            info = tarfile.TarInfo(f"{top}/.reginfo")
+            info.size = len(reginfo)
+            info.mode = 0o444
+            archive.addfile(info, io.BytesIO(reginfo))
+        os.replace(partial, tarball)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _nar_size(path: Path) -> int:
+    size = 0
+    with subprocess.Popen(["nix-store", "--dump", str(path)], stdout=subprocess.PIPE) as dump:
+        assert dump.stdout is not None
+        while chunk := dump.stdout.read(1 << 20):
+            size += len(chunk)
+    if dump.returncode != 0:
+        raise deps.DepBuildFailed(f"nix-store --dump {path} failed (exit {dump.returncode})")
+    return size
+
+
+def _nix_hash(path: Path) -> str:
+    return subprocess.run(["nix-hash", "--type", "sha256", str(path)], capture_output=True,
+                          text=True, check=True).stdout.strip()

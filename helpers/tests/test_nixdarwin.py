@@ -1,0 +1,109 @@
+"""`darling nix`'s packing, checked against the real (host) Nix: store path names in Nix's
+base 32, and a tarball whose .reginfo Nix loads and verifies. (The build itself runs
+under the real Darling: real_darling/test_nix_darwin.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from darling_nix import deps, nixdarwin, nixinstall, sources
+from darling_nix.fsutil import Directory
+
+
+@pytest.mark.parametrize("size", [1, 5, 16, 20, 32])
+def test_nix_base32_matches_nix_hash(size: int) -> None:
+    data = hashlib.sha512(str(size).encode()).digest()[:size]
+    expected = subprocess.run(["nix-hash", "--type", "sha1" if size == 20 else "sha256",
+                               "--to-base32", data.hex().ljust(40 if size == 20 else 64, "0")],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    padded = data.ljust(20 if size == 20 else 32, b"\0")
+    assert nixdarwin.nix_base32(padded) == expected
+
+
+def test_store_path_is_a_valid_name_and_follows_the_key() -> None:
+    one = nixdarwin.store_path_for("a" * 20, "2.8.0")
+    assert re.fullmatch(r"/nix/store/[0-9a-df-np-sv-z]{32}-nix-2\.8\.0", one), one
+    assert one == nixdarwin.store_path_for("a" * 20, "2.8.0")
+    assert one != nixdarwin.store_path_for("b" * 20, "2.8.0")
+
+
+def test_the_recipe_needs_only_pinned_dependencies_and_its_patches_are_named() -> None:
+    recipe = nixdarwin.recipe()
+    assert set(deps.strings(recipe, "needs")) <= set(sources.pinned())
+    assert [name for name, _ in nixdarwin.patches()] == sorted(name for name, _ in nixdarwin.patches())
+    for name, body in nixdarwin.patches():
+        assert re.search(rb"^--- a/\S+\n\+\+\+ b/\S+\n", body, re.M), name
+
+
+def fake_install(store_path: str, root: Path) -> Path:
+    installed = root / "stage" / store_path.lstrip("/")
+    (installed / "bin").mkdir(parents=True)
+    program = installed / "bin" / "nix-store"
+    program.write_text(f"#!/bin/sh\n# refers to itself: {store_path}/bin/nix\n")
+    program.chmod(0o555)
+    (installed / "bin" / "nix").symlink_to("nix-store")
+    return installed
+
+
+def test_packed_tarball_loads_and_verifies_in_a_real_nix_store(tmp_path: Path) -> None:
+    store_path = nixdarwin.store_path_for("c" * 20, "2.8.0")
+    installed = fake_install(store_path, tmp_path)
+    tarball = tmp_path / "nix-2.8.0-x86_64-darwin.tar.xz"
+    nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
+    assert not list(tmp_path.glob(".*partial"))
+
+    root = tmp_path / "root"
+    (root / "nix" / "store").mkdir(parents=True)
+    with open(tarball, "rb") as stream, Directory.open(root / "nix" / "store") as store:
+        names, reginfo = nixinstall.unpack(stream, str(tarball), store, None)
+    assert names == [Path(store_path).name]
+    assert reginfo.splitlines()[0].decode() == store_path
+    env = {**os.environ, "NIX_REMOTE": ""}
+    store = ["--store", f"local?root={root}"]
+    subprocess.run(["nix-store", *store, "--load-db"], input=reginfo, env=env, check=True)
+    verified = subprocess.run(["nix-store", *store, "--verify", "--check-contents"], env=env,
+                              capture_output=True, text=True)
+    assert verified.returncode == 0 and "modified" not in verified.stderr, verified.stderr
+    refs = subprocess.run(["nix-store", *store, "--query", "--references", store_path], env=env,
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert refs == [store_path]
+
+
+def test_a_tarball_changed_after_packing_is_not_taken_from_the_cache(tmp_path: Path) -> None:
+    out = tmp_path / "nix" / "KEY"
+    out.mkdir(parents=True)
+    tarball = out / "nix-2.8.0-x86_64-darwin.tar.xz"
+    tarball.write_bytes(b"packed")
+    record = nixdarwin.NixTarball(version="2.8.0", system="x86_64-darwin", store_path="/nix/store/x",
+                                  tarball=str(tarball), sha256=hashlib.sha256(b"packed").hexdigest(),
+                                  key="KEY", seconds=1.0, built_now=True)
+    nixdarwin.write_manifest(out, record)
+    assert nixdarwin.read_manifest(out) is not None
+    tarball.write_bytes(b"changed")
+    assert nixdarwin.read_manifest(out) is None
+    elsewhere = tmp_path / "elsewhere.tar.xz"
+    elsewhere.write_bytes(b"packed")
+    nixdarwin.write_manifest(out, nixdarwin.NixTarball(**{**record.__dict__, "tarball": str(elsewhere)}))
+    assert nixdarwin.read_manifest(out) is None  # a manifest names only its own directory's tarball
+
+
+def test_packing_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack that fails midway leaves no tarball under the final name."""
+    store_path = nixdarwin.store_path_for("d" * 20, "2.8.0")
+    installed = fake_install(store_path, tmp_path)
+    tarball = tmp_path / "out.tar.xz"
+
+    def broken_add(self: tarfile.TarFile, *args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tarfile.TarFile, "add", broken_add)
+    with pytest.raises(OSError):
+        nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
+    assert not tarball.exists()
