@@ -103,6 +103,17 @@ class DarlingRunner(Runner):
         os.makedirs(os.path.dirname(os.path.abspath(self.prefix)), exist_ok=True)
         self.run(["/usr/bin/true"], check=True)
         self.stop()
+        # Darling's /etc/profile copies a Library template into a home without one, with cp,
+        # which a core-only Darling lacks: every command's stderr would start with "cp: command
+        # not found". The home inside is /Users/NAME; it gets its (empty) Library up front.
+        import pwd
+        from pathlib import Path, PurePosixPath
+
+        from .fsutil import open_beneath
+
+        home = PurePosixPath("Users") / pwd.getpwuid(os.geteuid()).pw_name
+        with open_beneath(Path(self.prefix), home / "Library", create=True):
+            pass
 
     def _server_pid(self) -> int | None:
         """The prefix's live darlingserver, by darling's own test (<prefix>/.init.pid names

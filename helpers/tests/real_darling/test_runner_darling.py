@@ -46,6 +46,14 @@ def test_stdout_carries_only_the_commands_bytes(darling_runner: DarlingRunner) -
     assert result.stdout == b"a\0b"
 
 
+def test_stderr_carries_only_the_commands_bytes(darling_runner: DarlingRunner) -> None:
+    """No login noise either: the profile's Library copy (by cp, which core Darling lacks)
+    has nothing to do in a prefix made by create_prefix; `verify` reads stderr."""
+    assert darling_runner.run(["/usr/bin/true"], capture=True, timeout=60).stderr == b""
+    result = darling_runner.run(["/bin/sh", "-c", "echo oops >&2"], capture=True, timeout=60)
+    assert result.stderr == b"oops\n"
+
+
 @pytest.mark.parametrize("status", [0, 1, 7, 42, 255])
 def test_exit_status_comes_back(darling_runner: DarlingRunner, status: int) -> None:
     result = darling_runner.run(["/bin/sh", "-c", f"exit {status}"], capture=True, timeout=60)
