@@ -163,9 +163,11 @@ def deps_command(
     cache, installed, compilers = _selected(install, cache)
     results = []
     try:
+        names = only or list(sources.pinned())
+        deps.checked(names)  # a typo in --only or in a recipe is named before anything is built
         made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
                                  compilers)
-        for name in only or list(sources.pinned()):
+        for name in names:
             results.append(deps.build(name, made, cache, lambda m: typer.echo(f"==> {m}", err=True)))
     except (toolchain.ToolchainError, deps.DepInputError) as error:
         fail(str(error))
