@@ -65,3 +65,10 @@ def test_a_build_step_that_cannot_start_is_a_failed_step(tmp_path: Path) -> None
 
     with pytest.raises(deps.DepBuildFailed, match=r"cannot run \./configure: No such file"):
         deps.run(["./configure"], tmp_path / "log", cwd=tmp_path)
+
+
+def test_a_host_without_apt_get_is_a_source_unavailable(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(sources.SourceUnavailable, match="cannot run apt-get: No such file"):
+        sources._apt(["update"], [], tmp_path)

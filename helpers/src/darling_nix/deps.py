@@ -22,12 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import sources
+from . import recipes, sources
 from .fsutil import atomic_write
 from .removal import remove_tree
 from .toolchain import Toolchain
 
 BUILD_MACHINE = "x86_64-pc-linux-gnu"
+# What would show a build the build machine's own headers, libraries or pkg-config files
+# (clang honours CPATH and friends even under -nostdinc), or change it unseen by its stamp.
+HOST_VARIABLES = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
+                  "LIBRARY_PATH", "CFLAGS", "CXXFLAGS", "LIBS", "PKG_CONFIG_SYSROOT_DIR",
+                  "CONFIG_SITE")
 Say = Callable[[str], None]
 
 
@@ -36,7 +41,8 @@ class DepBuildFailed(RuntimeError):
 
 
 class DepInputError(RuntimeError):
-    """An unknown dependency, or a host tool its build needs is missing (exit 2)."""
+    """An unknown dependency, a malformed recipe, or a host tool its build needs is missing
+    (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,21 @@ def recipe_hash(recipe: dict[str, object], toolchain: Toolchain) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def checked(names: list[str]) -> dict[str, dict[str, object]]:
+    """Every recipe, once each is known to be well formed and NAMES are all among them."""
+    pinned = sources.pinned()
+    problem = next(recipes.problems(pinned), None)
+    if problem is not None:
+        raise DepInputError(f"data/darwin-deps.json: {problem}")
+    unknown = [name for name in names if name not in pinned]
+    if unknown:
+        raise DepInputError(f"unknown dependency {unknown[0]!r} (known: {', '.join(pinned)})")
+    return pinned
+
+
 def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
-    recipes = sources.pinned()
-    if name not in recipes:
-        raise DepInputError(f"unknown dependency {name!r} (known: {', '.join(recipes)})")
-    recipe = recipes[name]
+    recipe = checked([name])[name]
     # what it links against is built first, and a rebuilt one means this is rebuilt too
     before = [build(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
@@ -86,11 +101,13 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=_scratch(cache)) as scratch:
         say(f"{name}: building from {tarball.name} (log: {log})")
         run(["tar", "-xf", str(tarball), "-C", scratch], log)
-        (top,) = [p for p in Path(scratch).iterdir() if p.is_dir()]
+        top = _top(Path(scratch), tarball)
         stage = Path(scratch) / "stage"
         _BUILDERS[str(recipe["build"])](recipe, top, root, stage, toolchain, log)
         staged = Path(f"{stage}{root}")
         root.mkdir(parents=True, exist_ok=True)
+        # from here the sysroot holds part of this build: no old stamp may vouch for it
+        stamp.unlink(missing_ok=True)
         run(["cp", "-a", f"{staged}/.", str(root)], log)
     built = Built(name=name, version=str(recipe["version"]), sysroot=str(root),
                   libs=strings(recipe, "libs"), recipe=wanted,
@@ -111,6 +128,16 @@ def _read_stamp(stamp: Path) -> Built | None:
         return None
 
 
+def _top(scratch: Path, tarball: Path) -> Path:
+    """The one directory TARBALL unpacked to (a link there would have the build run where it
+    points)."""
+    tops = list(scratch.iterdir())
+    if len(tops) != 1 or tops[0].is_symlink() or not tops[0].is_dir():
+        raise DepInputError(f"{tarball}: does not unpack to one directory "
+                            f"(it has {', '.join(sorted(p.name for p in tops)) or 'nothing'})")
+    return tops[0]
+
+
 def _scratch(cache: Path) -> Path:
     where = cache / "deps-build"
     where.mkdir(parents=True, exist_ok=True)
@@ -126,7 +153,8 @@ def strings(recipe: dict[str, object], key: str) -> list[str]:
 def environment(toolchain: Toolchain, prefix: Path) -> dict[str, str]:
     """The cross compilers, and the sysroot as the only place headers, libraries and
     pkg-config files of dependencies are found (never the build machine's own)."""
-    return {**os.environ, "CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
+    kept = {name: value for name, value in os.environ.items() if name not in HOST_VARIABLES}
+    return {**kept, "CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
             "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip,
             "CPPFLAGS": f"-I{prefix}/include", "LDFLAGS": f"-L{prefix}/lib",
             "PKG_CONFIG_LIBDIR": f"{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig",
@@ -148,11 +176,12 @@ def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
 def _cmake(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
            toolchain: Toolchain, log: Path) -> None:
     build_dir = top / "darwin-build"
+    env = environment(toolchain, prefix)
     run(["cmake", "-S", str(top), "-B", str(build_dir), "-G", "Ninja",
           f"-DCMAKE_TOOLCHAIN_FILE={toolchain.cmake_toolchain}", f"-DCMAKE_INSTALL_PREFIX={prefix}",
-          "-DCMAKE_BUILD_TYPE=Release", *strings(recipe, "cmake")], log)
-    run(["ninja", "-C", str(build_dir)], log)
-    run(["ninja", "-C", str(build_dir), "install"], log, env={**os.environ, "DESTDIR": str(stage)})
+          "-DCMAKE_BUILD_TYPE=Release", *strings(recipe, "cmake")], log, env=env)
+    run(["ninja", "-C", str(build_dir)], log, env=env)
+    run(["ninja", "-C", str(build_dir), "install"], log, env={**env, "DESTDIR": str(stage)})
 
 
 def _commands(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
@@ -164,7 +193,8 @@ def _commands(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
 def _run_commands(recipe: dict[str, object], key: str, top: Path, prefix: Path, stage: Path,
                   toolchain: Toolchain, log: Path) -> None:
     """The recipe's KEY: argv lists run in the source tree with $PREFIX, $STAGE (the DESTDIR),
-    $JOBS and the toolchain's $CC, $CXX, $AR, $RANLIB replaced (and set in the environment)."""
+    $JOBS and the toolchain's $CC, $CXX, $AR, $RANLIB replaced (and set in the environment);
+    recipes.PLACEHOLDERS names them, so a recipe with another is refused before it runs."""
     env = environment(toolchain, prefix)
     values = {"PREFIX": str(prefix), "STAGE": str(stage), "JOBS": str(os.cpu_count() or 1),
               **{tool: env[tool] for tool in ("CC", "CXX", "AR", "RANLIB")}}

@@ -129,8 +129,11 @@ def _entries(text: str) -> list[str]:
 
 
 def _apt(args: list[str], config: list[str], cwd: Path) -> None:
-    result = subprocess.run(["apt-get", "-q", *config, *args], cwd=cwd, capture_output=True,
-                            text=True, check=False)
+    try:
+        result = subprocess.run(["apt-get", "-q", *config, *args], cwd=cwd, capture_output=True,
+                                text=True, check=False)
+    except OSError as error:  # a host with Debian's lists but without apt
+        raise SourceUnavailable(f"cannot run apt-get: {error.strerror}") from None
     if result.returncode != 0:
         last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
         raise SourceUnavailable(f"apt-get {' '.join(args)} failed: {last[0]}")

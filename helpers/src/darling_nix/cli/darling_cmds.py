@@ -163,8 +163,9 @@ def deps_command(
     <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of `darling toolchain`; a dependency
     whose recipe is unchanged is not built again."""
     results = []
-    with _cross_build(install, cache) as (made, cache):
-        for name in only or list(sources.pinned()):
+    names = only or list(sources.pinned())
+    with _cross_build(install, cache, names) as (made, cache):
+        for name in names:
             results.append(deps.build(name, made, cache, _say))
     if as_json:
         print_json([asdict(built) for built in results])
@@ -184,7 +185,7 @@ def nix_command(
     `darling deps` (built first if needed) and pack it as the official binary tarball is
     packed, for `darling-nix install-nix`. Made once per key (<cache>/nix/KEY); prints the
     tarball and its sha256 (or, with --json, the manifest)."""
-    with _cross_build(install, cache) as (made, cache):
+    with _cross_build(install, cache, deps.strings(nixdarwin.recipe(), "needs")) as (made, cache):
         result = nixdarwin.build(made, cache, _say)
     if as_json:
         print_json(asdict(result))
@@ -197,12 +198,14 @@ def _say(message: str) -> None:
 
 
 @contextlib.contextmanager
-def _cross_build(install: Path | None,
-                 cache: Path | None) -> Iterator[tuple[toolchain.Toolchain, Path]]:
-    """The toolchain (made if missing) and the cache; a build's errors become exit codes:
-    bad input 2, a failed step EXIT_FAILED."""
+def _cross_build(install: Path | None, cache: Path | None,
+                 names: list[str]) -> Iterator[tuple[toolchain.Toolchain, Path]]:
+    """The toolchain (made if missing) and the cache, once the recipes of NAMES are checked
+    (a typo in --only or in a recipe is named before anything is built); a build's errors
+    become exit codes: bad input 2, a failed step EXIT_FAILED."""
     cache, installed, compilers = _selected(install, cache)
     try:
+        deps.checked(names)
         made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
                                  compilers)
         yield made, cache
