@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 from darling_nix import loopback
@@ -42,12 +43,18 @@ def median_ms(values: list[float]) -> float:
 
 
 @contextmanager
-def builder(overrides: dict[str, Any] | None = None) -> Iterator[loopback.LoopbackBuilder]:
+def builder(overrides: dict[str, Any] | None = None,
+            tarball: tuple[Path, str] | None = None) -> Iterator[loopback.LoopbackBuilder]:
+    """A loopback builder (Nix from TARBALL, default the stand-in), removed afterwards."""
     root = loopback.secure_tempdir("bench")
+    made: list[loopback.LoopbackBuilder] = []
     try:
-        yield loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr),
-                              overrides=overrides)
+        made.append(loopback.create(root, lambda line: print(f"  setup: {line}", file=sys.stderr),
+                                    tarball=tarball, overrides=overrides))
+        yield made[0]
     finally:
+        for b in made:
+            runner_for(b.config).stop()  # a Darling container would outlive its prefix
         loopback.remove(root)
 
 
