@@ -12,8 +12,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from test_deps_recipes import fake_toolchain
+from typer.testing import CliRunner
 
 from darling_nix import deps, nixdarwin, nixinstall, sources
+from darling_nix.cli import app
 from darling_nix.fsutil import Directory
 
 
@@ -107,3 +110,61 @@ def test_packing_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(OSError):
         nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
     assert not tarball.exists()
+
+
+def with_nix_entry(**changes: object) -> dict[str, object]:
+    """data/darwin-deps.json with its `nix` entry changed (a value of None drops the key)."""
+    document = nixdarwin._darwin_deps()
+    entry = {**nixdarwin.recipe(), **changes}
+    document["nix"] = {key: value for key, value in entry.items() if value is not None}
+    return document
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ({"deps": sources.pinned()}, "nix: missing, or not a JSON object"),
+    (with_nix_entry(needs="curl"), "nix: needs: not a list of strings"),
+    (with_nix_entry(version=None), "nix: version: missing, or not a string"),
+    (with_nix_entry(configure=[1]), "nix: configure: not a list of strings"),
+    (with_nix_entry(needs=["curll"]), "nix: needs: 'curll' is not a dependency"),
+    (with_nix_entry(file="../x.tar.xz"), "nix: file: '../x.tar.xz' is not a plain file name"),
+    (with_nix_entry(confgure=[]), "nix: confgure: not a key of the nix recipe"),
+])
+def test_a_malformed_nix_recipe_is_one_line_before_anything_is_built(
+        monkeypatch: pytest.MonkeyPatch, document: dict[str, object], expected: str) -> None:
+    monkeypatch.setattr(nixdarwin, "_darwin_deps", lambda: document)
+    result = CliRunner().invoke(app, ["darling", "nix", "--cache", "/nonexistent"])
+    assert result.exit_code == 2, result.output
+    assert result.output == f"darling-nix: data/darwin-deps.json: {expected}\n"
+
+
+def test_a_build_machine_without_nix_is_told_before_the_build(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """.reginfo needs the host's nix-hash: its absence is named before half an hour of
+    compiling, not as a traceback at the end."""
+    def no_fetch(source: sources.Source, cache: Path) -> Path:
+        raise AssertionError("nothing is fetched when a tool is missing")
+    built = deps.Built(name="x", version="1", sysroot="", libs=[], recipe="r", seconds=0.0,
+                       built_now=False)
+    monkeypatch.setattr(nixdarwin.deps, "build", lambda *args: built)
+    monkeypatch.setattr(nixdarwin.sources, "fetch", no_fetch)
+    real_which = nixdarwin.shutil.which
+    monkeypatch.setattr(nixdarwin.shutil, "which",
+                        lambda tool: None if tool == "nix-hash" else real_which(tool))
+    with pytest.raises(deps.DepInputError, match=r"needs .*nix-hash on the build machine"):
+        nixdarwin.build(fake_toolchain(tmp_path), tmp_path, lambda message: None)
+    assert not (tmp_path / "nix").exists()
+
+
+def test_a_failing_nix_hash_is_a_failed_step_and_leaves_no_tarball(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    store_path = nixdarwin.store_path_for("e" * 20, "2.8.0")
+    installed = fake_install(store_path, tmp_path)
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    (bin_dir / "nix-hash").write_text("#!/bin/sh\necho 'nix-hash: out of memory' >&2\nexit 1\n")
+    (bin_dir / "nix-hash").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    tarball = tmp_path / "out.tar.xz"
+    with pytest.raises(deps.DepBuildFailed, match=r"nix-hash .* failed \(exit 1\): nix-hash: out of memory"):
+        nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fakebin", "stage"]

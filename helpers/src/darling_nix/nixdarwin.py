@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import deps, sources
+from . import deps, recipes, sources
 from .darlingbuild import sha256_file
 from .fsutil import atomic_write
 from .removal import remove_tree
@@ -36,6 +36,9 @@ from .toolchain import Toolchain
 
 FORMAT = 1
 SYSTEM = "x86_64-darwin"
+# .reginfo's NAR hash and size come from the host's Nix (not in the recipe: that would
+# change every build key)
+PACK_TOOLS = ("nix-hash", "nix-store")
 NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
 
 
@@ -74,9 +77,18 @@ def store_path_for(key: str, version: str) -> str:
 
 
 def recipe() -> dict[str, object]:
-    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
-    entry: dict[str, object] = json.loads(text)["nix"]
+    """The `nix` entry of data/darwin-deps.json, once it is known to be well formed."""
+    entry = _darwin_deps().get("nix")
+    problem = next(recipes.nix_problems(entry, sources.pinned()), None)
+    if problem is not None or not isinstance(entry, dict):
+        raise deps.DepInputError(f"data/darwin-deps.json: {problem}")
     return entry
+
+
+def _darwin_deps() -> dict[str, object]:
+    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
+    document: dict[str, object] = json.loads(text)
+    return document
 
 
 def patches() -> list[tuple[str, bytes]]:
@@ -101,7 +113,7 @@ def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
     found = read_manifest(out)
     if found is not None:
         return found
-    missing = [tool for tool in deps.strings(nix, "host_tools") if shutil.which(tool) is None]
+    missing = missing_tools(nix)
     if missing:
         raise deps.DepInputError(f"nix: its build needs {' '.join(missing)} on the build machine")
     version = str(nix["version"])
@@ -137,6 +149,13 @@ def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
     write_manifest(out, result)
     remove_tree(tree)
     return result
+
+
+def missing_tools(nix: dict[str, object]) -> list[str]:
+    """What the build and its packing run on the build machine and it lacks, checked before
+    a half-hour build rather than at its end."""
+    wanted = [*deps.strings(nix, "host_tools"), *PACK_TOOLS]
+    return [tool for tool in wanted if shutil.which(tool) is None]
 
 
 def write_manifest(out: Path, result: NixTarball) -> None:
@@ -243,5 +262,9 @@ def _nar_size(path: Path) -> int:
 
 
 def _nix_hash(path: Path) -> str:
-    return subprocess.run(["nix-hash", "--type", "sha256", str(path)], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    hashed = subprocess.run(["nix-hash", "--type", "sha256", str(path)], capture_output=True,
+                            text=True, check=False)
+    if hashed.returncode != 0:
+        raise deps.DepBuildFailed(f"nix-hash {path} failed (exit {hashed.returncode}): "
+                                  f"{hashed.stderr.strip()}")
+    return hashed.stdout.strip()

@@ -23,6 +23,9 @@ KINDS = {"autotools": ("configure", "autoreconf", "prepare"), "cmake": ("cmake",
          "commands": ("commands",)}
 STRING_LISTS = ("after", "host_tools", "libs", "configure", "cmake")
 ARGV_LISTS = ("prepare", "commands")
+# The `nix` entry (nixdarwin.py): one source, built one way.
+NIX_REQUIRED = ("debian", "version", "file", "sha256")
+NIX_STRING_LISTS = ("needs", "configure", "host_tools")
 # What deps._run_commands puts in for $NAME in "prepare" and "commands".
 PLACEHOLDERS = ("PREFIX", "STAGE", "JOBS", "CC", "CXX", "AR", "RANLIB")
 
@@ -55,13 +58,7 @@ def _recipe_problems(recipe: dict[str, object], recipes: Mapping[str, object]) -
     yield from (f"{key}: not a key of a {kind} recipe" for key in recipe if key not in known)
     if "suite" in recipe and recipe["suite"] not in SUITES:
         yield f"suite: {recipe['suite']!r} is none of {', '.join(SUITES)}"
-    if not _DEBIAN_NAME.fullmatch(str(recipe.get("debian"))):
-        yield "debian: not a Debian source package name"
-    file = str(recipe.get("file"))
-    if "/" in file or file.startswith("."):
-        yield f"file: {file!r} is not a plain file name"
-    if not _SHA256.fullmatch(str(recipe.get("sha256"))):
-        yield "sha256: not 64 lowercase hex digits"
+    yield from _source_problems(recipe)
     if not isinstance(recipe.get("autoreconf", False), bool):
         yield "autoreconf: not true or false"
     for key in STRING_LISTS:
@@ -72,6 +69,41 @@ def _recipe_problems(recipe: dict[str, object], recipes: Mapping[str, object]) -
     after = recipe.get("after", [])
     if _strings(after):
         yield from (f"after: {dep!r} is not a dependency" for dep in after if dep not in recipes)
+
+
+def nix_problems(entry: object, recipes: Mapping[str, object]) -> Iterator[str]:
+    """"nix: KEY: what is wrong", if the `nix` entry (nixdarwin.py's recipe) is not well formed."""
+    if not isinstance(entry, dict):
+        yield "nix: missing, or not a JSON object"
+        return
+    for problem in _nix_entry_problems(entry, recipes):
+        yield f"nix: {problem}"
+
+
+def _nix_entry_problems(entry: dict[str, object], recipes: Mapping[str, object]) -> Iterator[str]:
+    for key in NIX_REQUIRED:
+        if not isinstance(entry.get(key), str):
+            yield f"{key}: missing, or not a string"
+    yield from (f"{key}: not a key of the nix recipe" for key in entry
+                if key not in (*NIX_REQUIRED, *NIX_STRING_LISTS, "comment"))
+    yield from _source_problems(entry)
+    for key in NIX_STRING_LISTS:
+        if not _strings(entry.get(key, [])):
+            yield f"{key}: not a list of strings"
+    needs = entry.get("needs", [])
+    if _strings(needs):
+        yield from (f"needs: {dep!r} is not a dependency" for dep in needs if dep not in recipes)
+
+
+def _source_problems(recipe: dict[str, object]) -> Iterator[str]:
+    """The values that end up in apt-get's argv and in cache paths."""
+    if not _DEBIAN_NAME.fullmatch(str(recipe.get("debian"))):
+        yield "debian: not a Debian source package name"
+    file = str(recipe.get("file"))
+    if "/" in file or file.startswith("."):
+        yield f"file: {file!r} is not a plain file name"
+    if not _SHA256.fullmatch(str(recipe.get("sha256"))):
+        yield "sha256: not 64 lowercase hex digits"
 
 
 def _argv_problems(key: str, commands: object) -> Iterator[str]:

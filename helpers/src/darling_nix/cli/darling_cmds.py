@@ -185,7 +185,11 @@ def nix_command(
     `darling deps` (built first if needed) and pack it as the official binary tarball is
     packed, for `darling-nix install-nix`. Made once per key (<cache>/nix/KEY); prints the
     tarball and its sha256 (or, with --json, the manifest)."""
-    with _cross_build(install, cache, deps.strings(nixdarwin.recipe(), "needs")) as (made, cache):
+    try:
+        needs = deps.strings(nixdarwin.recipe(), "needs")
+    except deps.DepInputError as error:
+        fail(str(error))
+    with _cross_build(install, cache, needs) as (made, cache):
         result = nixdarwin.build(made, cache, _say)
     if as_json:
         print_json(asdict(result))
