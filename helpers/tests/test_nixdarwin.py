@@ -168,3 +168,10 @@ def test_a_failing_nix_hash_is_a_failed_step_and_leaves_no_tarball(
     with pytest.raises(deps.DepBuildFailed, match=r"nix-hash .* failed \(exit 1\): nix-hash: out of memory"):
         nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fakebin", "stage"]
+
+
+def test_an_install_without_nix_in_the_prefix_is_a_failed_step(tmp_path: Path) -> None:
+    """`make install` with a prefix other than the store path chosen (say, a DESTDIR the
+    Makefile ignores) is named, not a traceback from listing a missing bin/."""
+    with pytest.raises(deps.DepBuildFailed, match="left no bin/nix in"):
+        nixdarwin._strip(tmp_path / "stage" / "nix", fake_toolchain(tmp_path), tmp_path / "log")

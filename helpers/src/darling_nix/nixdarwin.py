@@ -227,6 +227,8 @@ def _configure(nix: dict[str, object], top: Path, store_path: str, toolchain: To
 
 
 def _strip(installed: Path, toolchain: Toolchain, log: Path) -> None:
+    if not (installed / "bin" / "nix").is_file():
+        raise deps.DepBuildFailed(f"nix: `make install` left no bin/nix in {installed}; log: {log}")
     for program in sorted((installed / "bin").iterdir()):
         if program.is_file() and not program.is_symlink():
             deps.run([toolchain.strip, "-S", str(program)], log)
