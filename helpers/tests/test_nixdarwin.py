@@ -84,11 +84,18 @@ def test_a_tarball_changed_after_packing_is_not_taken_from_the_cache(tmp_path: P
     out.mkdir(parents=True)
     tarball = out / "nix-2.8.0-x86_64-darwin.tar.xz"
     tarball.write_bytes(b"packed")
-    record = nixdarwin.NixTarball(version="2.8.0", system="x86_64-darwin", store_path="/nix/store/x",
+    record = nixdarwin.NixTarball(version="2.8.0", system="x86_64-darwin",
+                                  store_path=nixdarwin.store_path_for("KEY", "2.8.0"),
                                   tarball=str(tarball), sha256=hashlib.sha256(b"packed").hexdigest(),
                                   key="KEY", seconds=1.0, built_now=True)
     nixdarwin.write_manifest(out, record)
     assert nixdarwin.read_manifest(out) is not None
+    # a manifest vouches only for its own key, and for the store path of that key
+    for other in ({"key": "OTHER"}, {"store_path": "/nix/store/" + "0" * 32 + "-nix-2.8.0"},
+                  {"version": "2.9.0"}):
+        nixdarwin.write_manifest(out, nixdarwin.NixTarball(**{**record.__dict__, **other}))
+        assert nixdarwin.read_manifest(out) is None, other
+    nixdarwin.write_manifest(out, record)
     tarball.write_bytes(b"changed")
     assert nixdarwin.read_manifest(out) is None
     elsewhere = tmp_path / "elsewhere.tar.xz"

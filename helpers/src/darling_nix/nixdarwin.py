@@ -164,13 +164,16 @@ def write_manifest(out: Path, result: NixTarball) -> None:
 
 
 def read_manifest(out: Path) -> NixTarball | None:
-    """OUT's record if its tarball is in OUT with that hash; else None (then it is built)."""
+    """OUT's record if it is OUT's own (its key, the store path of that key) and its tarball
+    is in OUT with that hash; else None (then it is built)."""
     try:
         found = NixTarball(**{**json.loads((out / "manifest.json").read_text()), "built_now": False})
+        own = found.key == out.name and found.store_path == store_path_for(found.key, found.version)
     except (OSError, ValueError, TypeError):
         return None
     tarball = Path(found.tarball)
-    if tarball.parent != out or not tarball.is_file() or sha256_file(tarball) != found.sha256:
+    if not own or tarball.parent != out or not tarball.is_file() \
+            or sha256_file(tarball) != found.sha256:
         return None
     return found
 
