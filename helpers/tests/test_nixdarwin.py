@@ -121,7 +121,7 @@ def test_packing_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def with_nix_entry(**changes: object) -> dict[str, object]:
     """data/darwin-deps.json with its `nix` entry changed (a value of None drops the key)."""
-    document = nixdarwin._darwin_deps()
+    document = sources.darwin_deps()
     entry = {**nixdarwin.recipe(), **changes}
     document["nix"] = {key: value for key, value in entry.items() if value is not None}
     return document
@@ -138,7 +138,7 @@ def with_nix_entry(**changes: object) -> dict[str, object]:
 ])
 def test_a_malformed_nix_recipe_is_one_line_before_anything_is_built(
         monkeypatch: pytest.MonkeyPatch, document: dict[str, object], expected: str) -> None:
-    monkeypatch.setattr(nixdarwin, "_darwin_deps", lambda: document)
+    monkeypatch.setattr(sources, "darwin_deps", lambda: document)
     result = CliRunner().invoke(app, ["darling", "nix", "--cache", "/nonexistent"])
     assert result.exit_code == 2, result.output
     assert result.output == f"darling-nix: data/darwin-deps.json: {expected}\n"

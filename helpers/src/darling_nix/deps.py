@@ -18,14 +18,18 @@ import string
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from . import recipes, sources
 from .fsutil import atomic_write
 from .removal import remove_tree
 from .toolchain import Toolchain
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 BUILD_MACHINE = "x86_64-pc-linux-gnu"
 # What would show a build the build machine's own headers, libraries or pkg-config files
@@ -34,6 +38,7 @@ HOST_VARIABLES = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE
                   "LIBRARY_PATH", "CFLAGS", "CXXFLAGS", "LIBS", "PKG_CONFIG_SYSROOT_DIR",
                   "CONFIG_SITE")
 Say = Callable[[str], None]
+Record = TypeVar("Record")
 
 
 class DepBuildFailed(RuntimeError):
@@ -86,10 +91,10 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     stamp = root / ".deps" / f"{name}.json"
     wanted = recipe_hash({**recipe, "after": [b.recipe for b in before]} if before else recipe,
                          toolchain)
-    found = _read_stamp(stamp)
+    found = read_record(Built, stamp)
     if found is not None and found.recipe == wanted:
         return found
-    missing = [tool for tool in strings(recipe, "host_tools") if shutil.which(tool) is None]
+    missing = missing_tools(recipe)
     if missing:
         raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")
     tarball = sources.fetch(sources.source_of(name), cache)
@@ -115,17 +120,29 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     stamp.parent.mkdir(exist_ok=True)
     if stamp.is_dir() and not stamp.is_symlink():  # not a stamp: it goes, the stamp replaces it
         remove_tree(stamp)
-    record = {k: v for k, v in built.__dict__.items() if k != "built_now"}
-    atomic_write(stamp, json.dumps(record, indent=2).encode() + b"\n")
+    write_record(stamp, built)
     return built
 
 
-def _read_stamp(stamp: Path) -> Built | None:
-    """The stamp's record; None when there is none or it is not one (then NAME is rebuilt)."""
+def write_record(path: Path, record: DataclassInstance) -> None:
+    """A build's record (a stamp, a manifest) as JSON, written whole, last; its `built_now`
+    is about this run and is not kept."""
+    fields = {k: v for k, v in asdict(record).items() if k != "built_now"}
+    atomic_write(path, json.dumps(fields, indent=2).encode() + b"\n")
+
+
+def read_record(kind: type[Record], path: Path) -> Record | None:
+    """PATH's record as KIND (not built now); None when there is none or it is not one (then
+    what it records is built again)."""
     try:
-        return Built(**{**json.loads(stamp.read_text()), "built_now": False})
+        return kind(**{**json.loads(path.read_text()), "built_now": False})
     except (OSError, ValueError, TypeError):
         return None
+
+
+def missing_tools(recipe: dict[str, object], also: Iterable[str] = ()) -> list[str]:
+    """Those of the recipe's host_tools (and ALSO) the build machine lacks."""
+    return [tool for tool in [*strings(recipe, "host_tools"), *also] if shutil.which(tool) is None]
 
 
 def _top(scratch: Path, tarball: Path) -> Path:
@@ -195,21 +212,21 @@ def _run_commands(recipe: dict[str, object], key: str, top: Path, prefix: Path, 
     """The recipe's KEY: argv lists run in the source tree with $PREFIX, $STAGE (the DESTDIR),
     $JOBS and the toolchain's $CC, $CXX, $AR, $RANLIB replaced (and set in the environment);
     recipes.PLACEHOLDERS names them, so a recipe with another is refused before it runs."""
-    env = environment(toolchain, prefix)
+    env = {**environment(toolchain, prefix), "STAGE": str(stage), "PREFIX": str(prefix)}
     values = {"PREFIX": str(prefix), "STAGE": str(stage), "JOBS": str(os.cpu_count() or 1),
               **{tool: env[tool] for tool in ("CC", "CXX", "AR", "RANLIB")}}
     commands = recipe.get(key, [])
     assert isinstance(commands, list)
     for command in commands:
         argv = [string.Template(str(word)).substitute(values) for word in command]
-        run(argv, log, cwd=top, env={**env, "STAGE": str(stage), "PREFIX": str(prefix)})
+        run(argv, log, cwd=top, env=env)
 
 
 _BUILDERS = {"autotools": _autotools, "cmake": _cmake, "commands": _commands}
 
 
 def run(argv: list[str], log: Path, *, cwd: Path | None = None,
-         env: dict[str, str] | None = None) -> None:
+        env: dict[str, str] | None = None) -> None:
     with log.open("ab") as sink:
         sink.write(f"\n$ {' '.join(argv)}\n".encode())
         sink.flush()

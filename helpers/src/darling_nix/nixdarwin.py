@@ -24,13 +24,12 @@ import shutil
 import subprocess
 import tarfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from . import deps, recipes, sources
 from .darlingbuild import sha256_file
-from .fsutil import atomic_write
 from .removal import remove_tree
 from .toolchain import Toolchain
 
@@ -78,17 +77,11 @@ def store_path_for(key: str, version: str) -> str:
 
 def recipe() -> dict[str, object]:
     """The `nix` entry of data/darwin-deps.json, once it is known to be well formed."""
-    entry = _darwin_deps().get("nix")
+    entry = sources.darwin_deps().get("nix")
     problem = next(recipes.nix_problems(entry, sources.pinned()), None)
     if problem is not None or not isinstance(entry, dict):
         raise deps.DepInputError(f"data/darwin-deps.json: {problem}")
     return entry
-
-
-def _darwin_deps() -> dict[str, object]:
-    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
-    document: dict[str, object] = json.loads(text)
-    return document
 
 
 def patches() -> list[tuple[str, bytes]]:
@@ -154,23 +147,20 @@ def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
 def missing_tools(nix: dict[str, object]) -> list[str]:
     """What the build and its packing run on the build machine and it lacks, checked before
     a half-hour build rather than at its end."""
-    wanted = [*deps.strings(nix, "host_tools"), *PACK_TOOLS]
-    return [tool for tool in wanted if shutil.which(tool) is None]
+    return deps.missing_tools(nix, PACK_TOOLS)
 
 
 def write_manifest(out: Path, result: NixTarball) -> None:
-    record = {k: v for k, v in asdict(result).items() if k != "built_now"}
-    atomic_write(out / "manifest.json", json.dumps(record, indent=2).encode() + b"\n")
+    deps.write_record(out / "manifest.json", result)
 
 
 def read_manifest(out: Path) -> NixTarball | None:
     """OUT's record if it is OUT's own (its key, the store path of that key) and its tarball
     is in OUT with that hash; else None (then it is built)."""
-    try:
-        found = NixTarball(**{**json.loads((out / "manifest.json").read_text()), "built_now": False})
-        own = found.key == out.name and found.store_path == store_path_for(found.key, found.version)
-    except (OSError, ValueError, TypeError):
+    found = deps.read_record(NixTarball, out / "manifest.json")
+    if found is None:
         return None
+    own = found.key == out.name and found.store_path == store_path_for(found.key, found.version)
     tarball = Path(found.tarball)
     if not own or tarball.parent != out or not tarball.is_file() \
             or sha256_file(tarball) != found.sha256:

@@ -39,10 +39,17 @@ class Source:
     suite: str = SUITE
 
 
+def darwin_deps() -> dict[str, object]:
+    """data/darwin-deps.json, whole: its `deps` (see pinned) and its `nix` (nixdarwin.py)."""
+    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
+    document: dict[str, object] = json.loads(text)
+    return document
+
+
 def pinned() -> dict[str, dict[str, object]]:
     """data/darwin-deps.json: dependency name -> its source and its build recipe."""
-    text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
-    deps: dict[str, dict[str, object]] = json.loads(text)["deps"]
+    deps = darwin_deps()["deps"]
+    assert isinstance(deps, dict)
     return deps
 
 

@@ -229,4 +229,4 @@ def test_a_stamp_that_is_not_one_means_build_again(tmp_path: Path, stamp: str) -
         path.mkdir()
     else:
         path.write_text(stamp)
-    assert deps._read_stamp(path) is None
+    assert deps.read_record(deps.Built, path) is None
