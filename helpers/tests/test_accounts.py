@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forked import all_succeed_in_forks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -201,18 +202,7 @@ def test_a_fresh_lock_without_pid_is_respected(tmp_path: Path) -> None:
 def test_eight_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     etc = tmp_path / "etc"
     seeded(etc)
-    children = []
-    for writer in range(8):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                _writer(etc, writer * 25, 25)
-            except BaseException:
-                code = 1
-            os._exit(code)
-        children.append(pid)
-    assert all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in children)
+    assert all_succeed_in_forks(8, lambda writer: _writer(etc, writer * 25, 25))
     names = {u.name for u in Accounts(etc).users()}
     assert {f"w{i}" for i in range(200)} <= names
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from darling_nix.accounts import Accounts, User
+from forked import all_succeed_in_forks
 from shim_support import Prefix
 
 AN_HOUR_AGO = time.time() - 3600
@@ -128,18 +129,8 @@ def test_many_writers_of_both_kinds_recover_together(prefix: Prefix) -> None:
     left_by_a_dead_breaker(prefix)
     shims = [prefix.popen("dscl", ".", "-create", f"/Users/s{i}", "UniqueID", str(960 + i))
              for i in range(4)]
-    children = []
-    for writer in range(2):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                Accounts(prefix.etc).add_user(User(f"p{writer}", 970 + writer, 20))
-                code = 0
-            finally:
-                os._exit(code)
-        children.append(pid)
-    assert all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in children)
+    assert all_succeed_in_forks(
+        2, lambda writer: Accounts(prefix.etc).add_user(User(f"p{writer}", 970 + writer, 20)))
     assert all(shim.wait(timeout=60) == 0 for shim in shims)
     assert {"s0", "s1", "s2", "s3", "p0", "p1"} <= set(prefix.users())
     assert clean(prefix)

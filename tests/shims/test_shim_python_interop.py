@@ -3,9 +3,8 @@ other reads, and writers of both kinds running at once lose no entry."""
 
 from __future__ import annotations
 
-import os
-
 from darling_nix.accounts import Accounts, Group, User
+from forked import all_succeed_in_forks
 from shim_support import Prefix
 
 
@@ -42,20 +41,13 @@ def test_shims_write_python_reads(prefix: Prefix) -> None:
 def test_mixed_writers_lose_nothing(prefix: Prefix) -> None:
     shims = [prefix.popen("dscl", ".", "-create", f"/Users/s{i}", "UniqueID", str(2000 + i))
              for i in range(4)]
-    children = []
-    for writer in range(4):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                accounts = Accounts(prefix.etc)
-                for i in range(5):
-                    accounts.add_user(User(f"p{writer}x{i}", 3000 + 10 * writer + i, 20))
-            except BaseException:
-                code = 1
-            os._exit(code)
-        children.append(pid)
-    assert all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in children)
+
+    def five_users(writer: int) -> None:
+        accounts = Accounts(prefix.etc)
+        for i in range(5):
+            accounts.add_user(User(f"p{writer}x{i}", 3000 + 10 * writer + i, 20))
+
+    assert all_succeed_in_forks(4, five_users)
     assert all(shim.wait(timeout=60) == 0 for shim in shims)
     names = {u.name for u in Accounts(prefix.etc).users()}
     assert {f"s{i}" for i in range(4)} | {f"p{w}x{i}" for w in range(4) for i in range(5)} <= names
