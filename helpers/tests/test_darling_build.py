@@ -23,8 +23,9 @@ REAL_PKGS = Path(__file__).resolve().parents[2] / "pkgs" / "darling"
 TOP_CMAKE = """cmake_minimum_required(VERSION 3.13)
 project(fake C)
 option(DARLING_CORE_SHELL "" OFF)
-if (NOT DARLING_CORE_SHELL)
-  message(FATAL_ERROR "DARLING_CORE_SHELL not set")
+option(DARLING_CORE_TOOLS "" OFF)
+if (NOT DARLING_CORE_SHELL OR NOT DARLING_CORE_TOOLS)
+  message(FATAL_ERROR "DARLING_CORE_SHELL or DARLING_CORE_TOOLS not set")
 endif()
 set(cctools src/external/cctools-port/cctools)
 add_custom_target(cctools ALL
@@ -34,6 +35,7 @@ add_custom_target(cctools ALL
 install(FILES ${CMAKE_SOURCE_DIR}/darling DESTINATION bin
   PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE WORLD_READ WORLD_EXECUTE SETUID)
 install(FILES ${CMAKE_SOURCE_DIR}/src/external/xnu/marker DESTINATION libexec/darling)
+install(FILES ${CMAKE_SOURCE_DIR}/src/external/file_cmds/tool DESTINATION libexec/darling/bin)
 """
 
 
@@ -50,9 +52,25 @@ def fake_tree(root: Path) -> Path:
         (src / darlingbuild.LIBCXX / part).mkdir(parents=True)
         (src / darlingbuild.LIBCXX / part / "stand-in").write_text(part)
     (src / "darling").write_text("#!/bin/sh\necho fake darling\n")
+    (src / "src" / "external" / "file_cmds").mkdir()  # an empty submodule, as git archive leaves it
     tarball = root / "darling-fake-src.tar.xz"
     with tarfile.open(tarball, "w:xz") as tar:
         tar.add(src, arcname="src")
+    fake_tools(root, {"file_cmds/tool": "#!/bin/sh\necho fake tool\n"})
+    return tarball
+
+
+def fake_tools(root: Path, files: dict[str, str]) -> Path:
+    """The tools tarball beside the fake source: FILES under src/src/external/."""
+    tools = root / "darling-tools" / "src"
+    if tools.exists():
+        shutil.rmtree(tools)
+    for name, text in files.items():
+        (tools / "src" / "external" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tools / "src" / "external" / name).write_text(text)
+    tarball = root / "darling-fake-tools-src.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(tools, arcname="src")
     return tarball
 
 
@@ -105,6 +123,8 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
     installed = json.loads(first.stdout)
     install = Path(installed["install"])
     assert (install / "libexec" / "darling" / "marker").read_text() == "patched\n"
+    # the tools tarball was unpacked over the source and built with it
+    assert (install / "libexec" / "darling" / "bin" / "tool").read_text() == "#!/bin/sh\necho fake tool\n"
     # the install stands alone: its own SDK and ld (copy-sdk.sh), the tree is gone
     assert Path(installed["sdk"]).is_dir() and Path(installed["ld"]).is_file()
     assert (install / "sdk" / "libcxx" / "src" / "stand-in").read_text() == "src"
@@ -218,7 +238,7 @@ def test_series_variants(tmp_path: Path) -> None:
     assert [p.name for p in full] == [e["name"] for e in series["patches"]]
     assert [p for p in full if p.root != "xnu"] == list(control)
     assert {p.name for p in full} - {p.name for p in control} == {
-        "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup"}
+        "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2"}
 
 
 def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:
@@ -266,3 +286,44 @@ def test_malformed_series_is_one_line(tmp_path: Path, cli, tools, series: object
     (pkgs / "patches" / "series.json").write_text(json.dumps(series))
     res = build_cli(cli, tmp_path, pkgs, "--dry-run", "--upstream-patches", str(tmp_path))
     assert_build_refused(res, "series.json", where, what)
+
+
+def test_tools_tarball_is_part_of_the_key(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    before = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json").stdout)
+    assert before["tools_source"] == str(tmp_path / "darling-fake-tools-src.tar.xz")
+    fake_tools(tmp_path, {"file_cmds/tool": "changed\n"})
+    after = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json").stdout)
+    assert after["key"] != before["key"]
+
+
+def test_missing_tools_tarball_is_one_line(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    (tmp_path / "darling-fake-tools-src.tar.xz").unlink()
+    res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, GOOD_XNU))
+    assert_build_refused(res, "darling-fake-tools-src.tar.xz", "no such tools tarball")
+    assert not (tmp_path / "cache" / "trees").exists() or \
+        not list((tmp_path / "cache" / "trees").glob("*/"))
+
+
+@pytest.mark.parametrize("files", [
+    {"xnu/marker": "replaced\n"},            # would replace a submodule the source has
+    {"file_cmds": "a file, not a directory"},
+])
+def test_tools_tarball_may_not_replace_the_source(tmp_path: Path, cli, tools,  # type: ignore[no-untyped-def]
+                                                  files: dict[str, str]) -> None:
+    fake_tree(tmp_path)
+    fake_tools(tmp_path, files)
+    res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, GOOD_XNU))
+    assert_build_refused(res, "darling-fake-tools-src.tar.xz", "not a submodule directory")
+    assert not list((tmp_path / "cache" / "trees").glob("*/"))
+    assert not list((tmp_path / "cache" / "installs").glob("*"))
+
+
+def test_tools_tarball_named_as_the_source_is_refused(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    fake_tree(tmp_path)
+    res = cli("darling", "build", "--source", str(tmp_path / "darling-fake-tools-src.tar.xz"),
+              "--cache", str(tmp_path / "cache"), "--dry-run",
+              env={"DARLING_NIX_PKGS_DARLING": str(fake_pkgs(tmp_path, GOOD_XNU))})
+    assert_build_refused(res, "NAME-src.tar.xz", "--tools-source")

@@ -207,7 +207,7 @@ compile() { # label dir file extra-flags...
 
 for f in unistd/renameatx_np.c syscalls.c xattr/setattrlist.c xattr/fsetattrlist.c \
 	xattr/setattrlistat.c xattr/getattrlist.c xattr/fgetattrlist.c xattr/getattrlistat.c \
-	misc/clonefile.c; do
+	misc/clonefile.c psynch/ulock_wait.c; do
 	# shellcheck disable=SC2086
 	compile libsystem_kernel "$emu" "$f" $emuflags
 	# shellcheck disable=SC2086
@@ -219,6 +219,11 @@ if grep -q 'unistd/renameatx_np.c' "$emu/CMakeLists.txt" && grep -q '\[488\] = s
 	pass "renameatx_np listed in CMakeLists.txt and at index 488 of syscalls.c"
 else
 	fail "renameatx_np not wired into CMakeLists.txt/syscalls.c"
+fi
+if grep -q '\[544\] = sys_ulock_wait2' "$emu/syscalls.c"; then
+	pass "ulock_wait2 at index 544 of syscalls.c"
+else
+	fail "ulock_wait2 not wired into syscalls.c"
 fi
 
 # src/sandbox: add_circular(system_sandbox ...) in src/sandbox/CMakeLists.txt,
@@ -234,7 +239,7 @@ for f in "$regress"/*.c; do
 	# shellcheck disable=SC2086
 	if out=$("$CLANG" -fsyntax-only -Wall -Wextra -Werror -target x86_64-apple-darwin20 \
 		-mmacosx-version-min=11.0 -nostdinc -isystem "$resdir" \
-		-Wno-nullability-completeness -Wno-availability -Wno-undef-prefix \
+		-Wno-nullability-completeness -Wno-availability -Wno-undef-prefix -Wno-expansion-to-defined \
 		-I"$work/darling/src/sandbox/include" -I"$sdk" -I"$darling/basic-headers" \
 		-I"$regress" "$f" 2>&1); then
 		pass "regress program compiles (-fsyntax-only, SDK headers): $n"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from darling_nix.cli.darling_cmds import shared_source
+from darling_nix.darlingbuild import tools_tarball
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "pkgs" / "darling"
@@ -60,12 +61,12 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
-    assert len(XNU_PATCHES) == 3, names
-    assert len(DARLING_PATCHES) == 2, names
-    for word in ("renameatx", "attrlist", "clonefile"):
+    assert len(XNU_PATCHES) == 4, names
+    assert len(DARLING_PATCHES) == 3, names
+    for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 4 and [p.name for p in BUILD_PATCHES] == [
-        "0002-core-shell-option.patch"
+    assert len(SYSCALL_PATCHES) == 5 and [p.name for p in BUILD_PATCHES] == [
+        "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
 
 
@@ -116,18 +117,31 @@ def test_patch_parses_as_unified_diff(patch: Path, tmp_path: Path):
         if patch in XNU_PATCHES:
             assert path.startswith(EMULATION), f"{path}: not relative to the darling-xnu root"
         elif patch in BUILD_PATCHES:
-            assert path == "src/CMakeLists.txt", path
+            assert path in BUILD_PATCH_FILES[patch.name], path
         else:
             assert path == "src/sandbox/sandbox.c", path
 
 
-def test_xnu_patches_touch_disjoint_files(tmp_path: Path):
+# The build patches' files: the top CMakeLists.txt, and for the core tools the tools'
+# submodules whose build must change without the system/cli components.
+BUILD_PATCH_FILES = {
+    "0002-core-shell-option.patch": {"src/CMakeLists.txt"},
+    "0003-core-tools-option.patch": {
+        "src/CMakeLists.txt", "src/external/gnutar/gen/config.h",
+        "src/external/gnutar/gnutar/CMakeLists.txt", "src/external/patch_cmds/CMakeLists.txt"},
+}
+
+
+def test_xnu_patches_share_only_the_syscall_table(tmp_path: Path):
+    """Each xnu patch applies alone (check-patches.sh checks it on the pristine tree); the one
+    file two of them may share is the syscall table, where every new call is routed."""
     seen: dict[str, str] = {}
     for patch in XNU_PATCHES:
         res = git_apply(["--numstat", str(patch)], tmp_path)
         for line in res.stdout.splitlines():
             path = line.split("\t")[2]
-            assert path not in seen, f"{path} in {seen.get(path)} and {patch.name}"
+            assert path not in seen or path == EMULATION + "syscalls.c", \
+                f"{path} in {seen.get(path)} and {patch.name}"
             seen[path] = patch.name
 
 
@@ -144,7 +158,7 @@ def test_regress_program_shape(prog: Path):
 
 def test_regress_programs_cover_each_call():
     names = {p.stem for p in REGRESS}
-    assert {"renameatx_np", "setattrlist_flags", "clonefile", "sandbox_init"} <= names
+    assert {"renameatx_np", "setattrlist_flags", "clonefile", "sandbox_init", "ulock_wait2"} <= names
 
 
 @pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="nix-instantiate not installed")
@@ -182,7 +196,9 @@ def shared_tree(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     if os.environ.get("DARLING_SRC") or tarball is None:
         return None
     scratch = tmp_path_factory.mktemp("darling-tree")
-    subprocess.run(["tar", "-xJf", str(tarball), "-C", str(scratch)], check=True, timeout=600)
+    # the tools' submodules over it, as `darling build` unpacks them (the core-tools patch)
+    for part in (tarball, tools_tarball(tarball)):
+        subprocess.run(["tar", "-xJf", str(part), "-C", str(scratch)], check=True, timeout=600)
     return scratch / "src"
 
 
@@ -249,7 +265,7 @@ def test_patched_sources_compile(xnu_src: Path, darling_src: Path):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "FAIL" not in res.stdout and "SKIP" not in res.stdout
     for f in ("unistd/renameatx_np.c", "syscalls.c", "xattr/setattrlistat.c",
-              "xattr/getattrlist.c", "misc/clonefile.c"):
+              "xattr/getattrlist.c", "misc/clonefile.c", "psynch/ulock_wait.c"):
         assert f"PASS: compiles (libsystem_kernel): {f}" in res.stdout
         assert f"PASS: compiles (dyld): {f}" in res.stdout
     assert "PASS: compiles (sandbox): sandbox.c" in res.stdout

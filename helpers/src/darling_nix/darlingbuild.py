@@ -3,7 +3,9 @@
 The same patch list (pkgs/darling/patches/series.json) and the same source preparation
 (pkgs/darling/prepare-source.sh) as the Nix package, then CMake + Ninja with the
 smallest component set that gives the builder what it needs (core, plus bash, files
-and shell_cmds through the DARLING_CORE_SHELL option of our core-shell patch).
+and shell_cmds through the DARLING_CORE_SHELL option of our core-shell patch, and the
+command-line tools a builder script runs through DARLING_CORE_TOOLS, core-tools patch).
+A source tarball comes with a second one of the tools' submodules, unpacked over it.
 
 Everything lives under one cache directory:
     ccache/            compiler cache shared by every build (Darling turns ccache on itself)
@@ -45,7 +47,10 @@ CMAKE_FLAGS = (
     "-DCOMPILE_PY2_BYTECODE=OFF",
     "-DENABLE_METAL=OFF",
     "-DDARLING_CORE_SHELL=ON",
+    "-DDARLING_CORE_TOOLS=ON",
 )
+# Beside a source tarball NAME-src.tar.xz: NAME-tools-src.tar.xz, the tools' submodules.
+TOOLS_SUFFIX = ("-src.tar.xz", "-tools-src.tar.xz")
 # The negative control of the patch tests: the same build without our darling-xnu
 # patches (it differs from the patched one only in libsystem_kernel).
 VARIANTS = {"patched": frozenset[str](), "no-xnu-patches": frozenset({"xnu"})}
@@ -76,6 +81,7 @@ class Patch:
 @dataclass(frozen=True)
 class BuildPlan:
     source: Path
+    tools_source: Path | None  # a tarball unpacked over the source; None for a checkout
     source_id: str
     variant: str
     patches: tuple[Patch, ...]
@@ -198,6 +204,17 @@ def _entries(series: object, series_file: Path) -> list[dict[str, str]]:
     return patches
 
 
+def tools_tarball(source: Path) -> Path | None:
+    """The tools tarball that goes with a source tarball (None for a checkout)."""
+    if not source.is_file():
+        return None
+    name = source.name
+    if not name.endswith(TOOLS_SUFFIX[0]) or name.endswith(TOOLS_SUFFIX[1]):
+        raise BuildInputError(f"{source}: a source tarball is named NAME{TOOLS_SUFFIX[0]} (its "
+                              f"tools: NAME{TOOLS_SUFFIX[1]}); pass --tools-source for another name")
+    return source.with_name(name[:-len(TOOLS_SUFFIX[0])] + TOOLS_SUFFIX[1])
+
+
 def _source_id(source: Path, cache: Path) -> str:
     """A tarball's sha256 (remembered by size and mtime), or a git checkout's commits."""
     if source.is_file():
@@ -230,7 +247,7 @@ def _compiler() -> str:
 
 
 def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
-         pkgs_darling: Path | None = None) -> BuildPlan:
+         pkgs_darling: Path | None = None, tools_source: Path | None = None) -> BuildPlan:
     if variant not in VARIANTS:
         raise BuildInputError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
@@ -238,6 +255,15 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
         raise BuildInputError(f"missing build tools: {' '.join(missing)} (scripts/setup installs them)")
     if not source.exists():
         raise BuildInputError(f"{source}: no such source tarball or directory")
+    if source.is_file():
+        tools_source = tools_source or tools_tarball(source)
+        assert tools_source is not None
+        if not tools_source.is_file():
+            raise BuildInputError(f"{tools_source}: no such tools tarball (the submodules of the "
+                                  "command-line tools, unpacked over the source)")
+    elif tools_source is not None:
+        raise BuildInputError(f"{source}: a checkout has its tools' submodules; --tools-source "
+                              "goes with a source tarball")
     pkgs = pkgs_darling or checkout_pkgs_darling()
     patches = read_series(pkgs, upstream_dir, variant)
     for script in ("prepare-source.sh", "copy-sdk.sh"):
@@ -248,7 +274,11 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BuildInputError(f"{cache}: cannot be the cache directory ({error.strerror})") from None
-    return BuildPlan(source=source.resolve(), source_id=_source_id(source, cache), variant=variant,
+    source_id = _source_id(source, cache)
+    if tools_source is not None:
+        source_id += "+" + _source_id(tools_source, cache)
+    return BuildPlan(source=source.resolve(), source_id=source_id, variant=variant,
+                     tools_source=tools_source.resolve() if tools_source else None,
                      patches=patches, prepare_script=pkgs / "prepare-source.sh",
                      copy_sdk_script=pkgs / "copy-sdk.sh",
                      flags=CMAKE_FLAGS, compiler=_compiler(), cache=cache)
@@ -285,17 +315,37 @@ def _unpack(plan: BuildPlan, into: Path, log: Path) -> None:
     """The source as a fresh directory INTO/src (a tarball's single top directory, or a copy)."""
     into.mkdir(parents=True)
     if plan.source.is_file():
-        _run(["tar", "-xJf", str(plan.source), "-C", str(into)], log)
-        tops = list(into.iterdir())
-        # A top that is a link would have the build patch and build wherever it points.
-        if len(tops) != 1 or tops[0].is_symlink() or \
-                not (tops[0] / "src" / "CMakeLists.txt").is_file():
-            raise BuildInputError(f"{plan.source}: not a Darling source tarball (one top "
-                                  "directory, not a link, holding src/CMakeLists.txt)")
-        if tops[0].name != "src":
-            tops[0].rename(into / "src")
+        _unpack_tarball(plan.source, into, "src/CMakeLists.txt", log)
+        if plan.tools_source is not None:
+            # unpacked apart, then moved in: what it holds may not replace the source's files
+            tools = into / ".tools"
+            tools.mkdir()
+            _unpack_tarball(plan.tools_source, tools, "src/external", log)
+            for module in (tools / "src" / "src" / "external").iterdir():
+                target = into / "src" / "src" / "external" / module.name
+                if module.is_symlink() or not module.is_dir() or \
+                        (target.exists() and any(target.iterdir())):
+                    raise BuildInputError(f"{plan.tools_source}: {module.name} is not a submodule "
+                                          "directory missing from the source")
+                if target.exists():
+                    target.rmdir()  # an empty submodule directory (git archive leaves them)
+                module.rename(target)
+            remove_tree(tools)
     else:
         _run(["cp", "-a", "--reflink=auto", f"{plan.source}/.", str(into / "src")], log)
+
+
+def _unpack_tarball(tarball: Path, into: Path, marker: str, log: Path) -> None:
+    """TARBALL into INTO as INTO/src: one top directory, not a link, holding MARKER."""
+    _run(["tar", "-xJf", str(tarball), "-C", str(into)], log)
+    tops = list(into.iterdir())
+    # A top that is a link would have the build patch and build wherever it points.
+    steps = [tops[0].joinpath(*Path(marker).parts[:n]) for n in range(len(Path(marker).parts) + 1)]
+    if len(tops) != 1 or not steps[-1].exists() or any(step.is_symlink() for step in steps):
+        raise BuildInputError(f"{tarball}: not a Darling source tarball (one top directory, "
+                              f"not a link, holding {marker})")
+    if tops[0].name != "src":
+        tops[0].rename(into / "src")
 
 
 def _prepare(plan: BuildPlan, src: Path, log: Path, say: Say) -> None:

@@ -30,7 +30,8 @@ InstallOption = Annotated[Path | None, typer.Option(
 def shared_source() -> Path | None:
     """The pinned source tarball beside a checkout (../shared/darling), when there is one."""
     shared = darlingbuild.checkout_pkgs_darling().parents[2] / "shared" / "darling"
-    found = sorted(shared.glob("darling-*-src.tar.xz"))
+    found = sorted(p for p in shared.glob("darling-*-src.tar.xz")
+                   if not p.name.endswith(darlingbuild.TOOLS_SUFFIX[1]))
     return found[-1] if found else None
 
 
@@ -57,6 +58,10 @@ def build_command(
     source: Annotated[Path | None, typer.Option(
         help="Darling's source: the pinned tarball, or a `git clone --recursive` of the pinned "
              "rev. Default: ../shared/darling/darling-*-src.tar.xz beside this checkout.",
+        show_default=False)] = None,
+    tools_source: Annotated[Path | None, typer.Option(
+        help="The tarball of the command-line tools' submodules, unpacked over a source "
+             "tarball. Default: NAME-tools-src.tar.xz beside NAME-src.tar.xz.",
         show_default=False)] = None,
     upstream_patches: Annotated[Path | None, typer.Option(
         help="Directory with the upstream fixes the patch list names (localName in "
@@ -87,9 +92,11 @@ def build_command(
 
     try:
         plan = darlingbuild.plan(source, cache=cache or darlingbuild.default_cache(),
-                                 variant=variant, upstream_dir=upstream_patches)
+                                 variant=variant, upstream_dir=upstream_patches,
+                                 tools_source=tools_source)
         if dry_run:
             summary = {"key": plan.key, "variant": plan.variant, "source": str(plan.source),
+                       "tools_source": str(plan.tools_source) if plan.tools_source else None,
                        "install": str(plan.install), "flags": list(plan.flags),
                        "patches": [p.name for p in plan.patches],
                        "installed": (plan.install / "manifest.json").is_file()}
