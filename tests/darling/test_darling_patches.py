@@ -126,9 +126,7 @@ def test_patch_parses_as_unified_diff(patch: Path, tmp_path: Path):
 # submodules whose build must change without the system/cli components.
 BUILD_PATCH_FILES = {
     "0002-core-shell-option.patch": {"src/CMakeLists.txt"},
-    "0003-core-tools-option.patch": {
-        "src/CMakeLists.txt", "src/external/gnutar/gen/config.h",
-        "src/external/gnutar/gnutar/CMakeLists.txt", "src/external/patch_cmds/CMakeLists.txt"},
+    "0003-core-tools-option.patch": {"src/CMakeLists.txt", "src/external/patch_cmds/CMakeLists.txt"},
 }
 
 

@@ -182,3 +182,28 @@ def test_runtime_paths_and_checks(package_with_lib: dict[str, Any]) -> None:
     fixup = package["postFixup"]
     assert f"{package['env']['LD_LIBRARY_PATH']}:/run/opengl-driver/lib" in fixup  # GL drivers
     assert "find $sdk -xtype l" in fixup  # the broken-symlink hook is off: check the sdk here
+
+
+# The command-line tools a builder script runs, and the component block of the pinned
+# src/CMakeLists.txt that builds each in the package (tar: libarchive's bsdtar).
+PACKAGE_TOOLS = {"file_cmds": "cli", "text_cmds": "cli", "awk": "cli", "grep": "cli",
+                 "gpatch": "cli", "gnudiff": "cli", "libarchive/libarchive": "system"}
+
+
+def test_the_package_builds_the_tools_through_its_components(package: dict[str, Any],
+                                                            pinned_tree: Path) -> None:
+    """The host build adds the tools to core (DARLING_CORE_TOOLS); the package leaves that
+    option off and builds Darling's default component set, "stock", which carries them in
+    its cli and system components."""
+    flags = defines(package)
+    assert "COMPONENTS" not in flags and "DARLING_CORE_TOOLS" not in flags, flags
+    top = (pinned_tree / "CMakeLists.txt").read_text()
+    assert re.search(r'set\(COMPONENTS_DEFAULT "stock"\)', top)
+    parse = (pinned_tree / "cmake" / "darling_parse_components.cmake").read_text()
+    stock = re.search(r'"stock"\)\s*set\(COMPONENT_DEPS ([^)]*) PARENT_SCOPE', parse)
+    assert stock and "cli" in stock.group(1).split(), stock
+    assert re.search(r'"cli"\)\s*set\(COMPONENT_DEPS system PARENT_SCOPE', parse)
+    src = (pinned_tree / "src" / "CMakeLists.txt").read_text()
+    for tool, component in PACKAGE_TOOLS.items():
+        block = re.search(rf"if \(COMPONENT_{component}\)\n(.*?)\nendif\(\)", src, re.S)
+        assert block and f"add_subdirectory(external/{tool})" in block.group(1), (tool, component)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from darling_support import darling_runner_settings
+from darling_support import HERE, darling_runner_settings
+from test_tools_darling import TOOLS, probe_results
 
 from darling_nix import deps, loopback, nixdarwin, nixinstall, sources, toolchain
 from darling_nix.darlingbuild import Installed, default_cache
@@ -127,6 +129,40 @@ def test_a_darwin_build_from_the_host_runs_inside_darling(nix_builder: loopback.
     out = result.stdout.strip()
     assert Path(out).read_text() == f"built for x86_64-darwin by darling-nix, probe {nonce}\n"
     assert (nix_builder.config.prefix_path / out.lstrip("/")).is_file()
+
+
+TOOLS_EXPRESSION = """derivation {
+  name = "darling-nix-tools";
+  system = "x86_64-darwin";
+  builder = "/bin/sh";
+  # A darwin stdenv puts the macOS tools on PATH; Nix sets PATH=/path-not-set.
+  args = [ "-c" ''
+    export PATH=/usr/bin:/bin
+    mkdir $out
+    /bin/sh ${./tools_probe.sh} "$TMPDIR" > $out/report
+    status=$?
+    cat $out/report
+    exit $status
+  '' ];
+  nonce = "@NONCE@";
+}
+"""
+
+
+def test_a_darwin_build_runs_the_command_line_tools(nix_builder: loopback.LoopbackBuilder,
+                                                    tmp_path: Path) -> None:
+    """A derivation whose builder runs mkdir, cp, sed, awk, grep, tar, patch, diff ... (every
+    tool of tools_probe.sh), sent by the host over ssh-ng and built inside Darling: the build
+    says itself that it ran on Darwin."""
+    shutil.copy(HERE / "tools_probe.sh", tmp_path / "tools_probe.sh")
+    expression = tmp_path / "tools.nix"
+    expression.write_text(TOOLS_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex))
+    result = remote_build(expression, nix_builder.with_protocol("ssh-ng"),
+                          nix_builder.client.ssh_config, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (Path(result.stdout.strip()) / "report").read_text()
+    assert probe_results(report) == dict.fromkeys(TOOLS, "PASS"), report
+    assert "uname Darwin" in report.splitlines(), report
 
 
 def test_doctor_builds_and_verify_passes(nix_builder: loopback.LoopbackBuilder, cli: CliRunner) -> None:

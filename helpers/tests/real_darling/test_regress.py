@@ -19,7 +19,8 @@ from darling_nix.runner import DarlingRunner
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 # program -> its number of checks (each prints one PASS or FAIL line)
-CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_init": 6}
+CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_init": 6,
+          "ulock_wait2": 7}
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,7 @@ CONTROL_FAILURES = {
     "renameatx_np": ("ENOSYS", "Function not implemented"),
     "setattrlist_flags": ("EINVAL", "Invalid argument"),
     "clonefile": ("ENOSYS", "Function not implemented"),
+    "ulock_wait2": ("ENOSYS", "Function not implemented"),
 }
 
 
@@ -67,13 +69,14 @@ def test_control_keeps_the_sandbox_fix(regress_programs: dict[str, Path],
     assert status == 0 and "FAIL" not in output, output
 
 
+@pytest.mark.parametrize(("name", "number"), [("renameatx_np", 488), ("ulock_wait2", 544)])
 def test_triage_names_the_missing_syscall(regress_programs: dict[str, Path],
                                           control_runner: DarlingRunner, tmp_path: Path,
-                                          cli: CliRunner) -> None:
-    _, output = run(control_runner, regress_programs["renameatx_np"])
-    assert "Unimplemented syscall (488)" in output, output
+                                          cli: CliRunner, name: str, number: int) -> None:
+    _, output = run(control_runner, regress_programs[name])
+    assert f"Unimplemented syscall ({number})" in output, output
     log = tmp_path / "control.log"
     log.write_text(output)
     result = cli("triage", str(log), "--format", "json")
     findings = json.loads(result.stdout)
-    assert {"kind": "syscall", "what": "renameatx_np (488)"}.items() <= findings[0].items(), findings
+    assert {"kind": "syscall", "what": f"{name} ({number})"}.items() <= findings[0].items(), findings

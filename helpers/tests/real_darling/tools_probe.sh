@@ -56,8 +56,7 @@ check awk "$(printf '1 2\n3 4\n' | awk '{ s += $1 * $2 } END { print s, NR }')" 
 check grep "$(grep -c '^t' lines) $(grep -E 'o$|ee' lines | tr '\n' ' ')" "2 two three "
 
 gzip -c lines > lines.gz
-check gzip "$(gzip -dc lines.gz | tail -n 1) $([ "$(head -c 2 lines.gz | od -An -tx1 | tr -d ' ')" = 1f8b ] && echo magic)" \
-	"three valid"
+check gzip "$(gzip -dc lines.gz | tail -n 1) $(gzip -t lines.gz && echo valid)" "three valid"
 
 # tar with -z: tar runs gzip as a child process
 tar -czf d.tgz d
