@@ -10,6 +10,7 @@ find the install in /var/cache/darling-nix. Without the tarball, or without root
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,6 +76,20 @@ def darling_runner(darling_install: Installed) -> Iterator[DarlingRunner]:
 @pytest.fixture(scope="module")
 def control_runner(darling_control: Installed) -> Iterator[DarlingRunner]:
     yield from new_prefix(darling_control)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (CI=true) a test under the real Darling that skips is a failure: CI must not be
+    green with the real path untested. Elsewhere the skip stays visible with its reason."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail") \
+            and item.get_closest_marker("darling") is not None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where the real-Darling tests must run: {reason}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
