@@ -85,8 +85,8 @@ def fake_pkgs(root: Path, xnu_patch: str) -> Path:
         "--- a/src/CMakeLists.txt\n+++ b/src/CMakeLists.txt\n@@ -1 +1,2 @@\n # core\n+# patched\n")
     (pkgs / "patches" / "xnu" / "0001-marker.patch").write_text(xnu_patch)
     (pkgs / "patches" / "series.json").write_text(json.dumps({"rev": "fake", "patches": [
-        {"name": "core", "root": "darling", "file": "darling/0001-core.patch"},
-        {"name": "marker", "root": "xnu", "file": "xnu/0001-marker.patch"}]}))
+        {"name": "core", "root": "darling", "file": "darling/0001-core.patch", "kind": "build"},
+        {"name": "marker", "root": "xnu", "file": "xnu/0001-marker.patch", "kind": "fix"}]}))
     return pkgs
 
 
@@ -142,7 +142,7 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
 
     assert (tmp_path / "cache" / "installs" / "patched").resolve() == install
 
-    control = build_cli(cli, tmp_path, pkgs, "--json", "--variant", "no-xnu-patches")
+    control = build_cli(cli, tmp_path, pkgs, "--json", "--variant", "control")
     assert control.returncode == 0, control.stderr
     control_install = Path(json.loads(control.stdout)["install"])
     assert control_install != install
@@ -155,7 +155,7 @@ def test_build_installs_caches_and_rebuilds_on_a_patch_change(tmp_path: Path, cl
     current = {link.name: link.resolve() for link in (tmp_path / "cache" / "installs").iterdir()
                if link.is_symlink()}
     assert current == {"patched": Path(json.loads(changed.stdout)["install"]),
-                       "no-xnu-patches": control_install}
+                       "control": control_install}
 
 
 def test_prepare_source_strips_setid_install_rules(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
@@ -184,7 +184,7 @@ def test_dry_run_names_key_and_patches_and_builds_nothing(tmp_path: Path, cli, t
     assert plan["patches"] == ["core", "marker"] and plan["installed"] is False
     assert not (tmp_path / "cache" / "trees").exists()
     control = json.loads(build_cli(cli, tmp_path, pkgs, "--dry-run", "--json",
-                                   "--variant", "no-xnu-patches").stdout)
+                                   "--variant", "control").stdout)
     assert control["patches"] == ["core"] and control["key"] != plan["key"]
 
 
@@ -234,11 +234,13 @@ def test_series_variants(tmp_path: Path) -> None:
         if "localName" in entry:
             (upstream / entry["localName"]).write_text("stand-in\n")
     full = darlingbuild.read_series(REAL_PKGS, upstream, "patched")
-    control = darlingbuild.read_series(REAL_PKGS, upstream, "no-xnu-patches")
+    control = darlingbuild.read_series(REAL_PKGS, upstream, "control")
     assert [p.name for p in full] == [e["name"] for e in series["patches"]]
-    assert [p for p in full if p.root != "xnu"] == list(control)
+    kinds = {e["name"]: e.get("kind") for e in series["patches"]}
+    assert [p for p in full if kinds[p.name] != "fix"] == list(control)
     assert {p.name for p in full} - {p.name for p in control} == {
-        "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2"}
+        "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2",
+        "sandbox-errorbuf-null", "mldr-zero-fill"}
 
 
 def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:
@@ -275,6 +277,12 @@ BAD_SERIES = [
     ({"patches": [{"name": "x", "root": "darling"}]}, "patches[0]", "exactly one of"),
     ({"patches": [{"name": "x", "root": "darling", "url": "u", "hash": "h",
                    "localName": "../x.patch"}]}, "patches[0]", "plain localName"),
+    ({"patches": [{"name": "x", "root": "darling", "file": "a.patch"}]}, "patches[0]",
+     "have a kind of fix or build"),
+    ({"patches": [{"name": "x", "root": "darling", "file": "a.patch", "kind": "fixes"}]},
+     "patches[0]", "have a kind of fix or build"),
+    ({"patches": [{"name": "x", "root": "darling", "url": "u", "hash": "h", "localName": "x",
+                   "kind": "fix"}]}, "patches[0]", "upstream's (url) none"),
 ]
 
 

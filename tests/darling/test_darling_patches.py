@@ -32,10 +32,14 @@ XNU_PATCHES = sorted((PKG / "patches" / "xnu").glob("*.patch"))
 DARLING_PATCHES = sorted((PKG / "patches" / "darling").glob("*.patch"))
 ALL_PATCHES = XNU_PATCHES + DARLING_PATCHES
 SERIES = json.loads((PKG / "patches" / "series.json").read_text())
-# The syscall patches (each with a regression program) against build patches
-# (what a build needs from the tree, e.g. the core-shell CMake option).
-SYSCALL_PATCHES = XNU_PATCHES + [p for p in DARLING_PATCHES if "sandbox" in p.name]
-BUILD_PATCHES = [p for p in DARLING_PATCHES if p not in SYSCALL_PATCHES]
+# The fixes (each with a regression program; left out of the negative control) against
+# build patches (what a build needs from the tree, e.g. the core-shell CMake option).
+KIND = {PKG / "patches" / p["file"]: p["kind"] for p in SERIES["patches"] if "file" in p}
+SYSCALL_PATCHES = [p for p in ALL_PATCHES if KIND.get(p) == "fix"]
+BUILD_PATCHES = [p for p in ALL_PATCHES if KIND.get(p) == "build"]
+# Where our Darling-root fixes apply
+DARLING_FIX_FILES = {"0001-sandbox-errorbuf-null.patch": "src/sandbox/sandbox.c",
+                     "0004-mldr-zero-fill.patch": "src/startup/mldr/loader.c"}
 REGRESS = sorted((PKG / "regress").glob("*.c"))
 
 XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
@@ -62,12 +66,13 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
     assert len(XNU_PATCHES) == 4, names
-    assert len(DARLING_PATCHES) == 3, names
+    assert len(DARLING_PATCHES) == 4, names
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 5 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 6 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
+    assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)
 
 
 def test_series_lists_every_patch_file_once_in_its_tree():
@@ -76,6 +81,7 @@ def test_series_lists_every_patch_file_once_in_its_tree():
     assert listed == sorted(ALL_PATCHES)
     for p in ours:
         assert p["file"].startswith(p["root"] + "/"), p
+        assert p["kind"] == ("fix" if p["root"] == "xnu" or "option" not in p["name"] else "build"), p
     assert SERIES["rev"] == DARLING_REV
     for p in SERIES["patches"]:
         assert ("file" in p) != ("url" in p), p
@@ -115,11 +121,12 @@ def test_patch_parses_as_unified_diff(patch: Path, tmp_path: Path):
     assert paths, f"{patch.name}: no files in the diff"
     for path in paths:
         if patch in XNU_PATCHES:
-            assert path.startswith(EMULATION), f"{path}: not relative to the darling-xnu root"
+            assert path.startswith(EMULATION) or path == "libsyscall/custom/errno.c", \
+                f"{path}: not relative to the darling-xnu root"
         elif patch in BUILD_PATCHES:
             assert path in BUILD_PATCH_FILES[patch.name], path
         else:
-            assert path == "src/sandbox/sandbox.c", path
+            assert path == DARLING_FIX_FILES[patch.name], path
 
 
 # The build patches' files: the top CMakeLists.txt, and for the core tools the tools'
@@ -156,7 +163,8 @@ def test_regress_program_shape(prog: Path):
 
 def test_regress_programs_cover_each_call():
     names = {p.stem for p in REGRESS}
-    assert {"renameatx_np", "setattrlist_flags", "clonefile", "sandbox_init", "ulock_wait2"} <= names
+    assert {"renameatx_np", "setattrlist_flags", "clonefile", "sandbox_init", "ulock_wait2",
+            "mldr_zero_fill"} <= names
 
 
 @pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="nix-instantiate not installed")

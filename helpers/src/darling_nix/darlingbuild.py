@@ -51,9 +51,11 @@ CMAKE_FLAGS = (
 )
 # Beside a source tarball NAME-src.tar.xz: NAME-tools-src.tar.xz, the tools' submodules.
 TOOLS_SUFFIX = ("-src.tar.xz", "-tools-src.tar.xz")
-# The negative control of the patch tests: the same build without our darling-xnu
-# patches (it differs from the patched one only in libsystem_kernel).
-VARIANTS = {"patched": frozenset[str](), "no-xnu-patches": frozenset({"xnu"})}
+# The negative control of the patch tests: the same build without the patches that fix
+# Darling's behaviour (series.json "kind": "fix"; the build options stay, so the control
+# has the same programs).
+VARIANTS = {"patched": frozenset[str](), "control": frozenset({"fix"})}
+KINDS = ("fix", "build")  # of our patches; upstream's have none
 TOOLS = ("cmake", "ninja", "clang", "bison", "flex", "patch", "tar", "xz")
 # The SDK inside a Developer tree, and cctools' ld as copy-sdk.sh places it (sdk/bin)
 SDK = "Developer/Platforms/MacOSX.platform/Developer/SDKs/MacOSX.sdk"
@@ -162,7 +164,7 @@ def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> 
         raise BuildInputError(f"{series_file}: cannot read the patch list ({error})") from None
     patches = []
     for index, entry in enumerate(_entries(series, series_file)):
-        if entry["root"] in VARIANTS[variant]:
+        if entry.get("kind") in VARIANTS[variant]:
             continue
         if "file" in entry:
             path = pkgs_darling / "patches" / entry["file"]
@@ -181,7 +183,7 @@ def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> 
 def _entries(series: object, series_file: Path) -> list[dict[str, str]]:
     """The patch entries of a parsed series.json, each checked for the shape the builds
     read: name, root (darling or xnu), and either our `file` (a relative path with no
-    `..`) or upstream's url + hash + localName (a plain file name)."""
+    `..`) and kind, or upstream's url + hash + localName (a plain file name)."""
     def bad(where: str, what: str) -> BuildInputError:
         return BuildInputError(f"{series_file}: {where}: {what}")
 
@@ -201,6 +203,9 @@ def _entries(series: object, series_file: Path) -> list[dict[str, str]]:
         if "url" in entry and (not entry.get("hash") or not entry.get("localName")
                                or "/" in entry["localName"] or entry["localName"] in (".", "..")):
             raise bad(where, "an upstream patch needs a hash and a plain localName")
+        if ("file" in entry) != (entry.get("kind") in KINDS):
+            raise bad(where, f"our patches (file) have a kind of {' or '.join(KINDS)}, "
+                      "upstream's (url) none")
     return patches
 
 

@@ -54,7 +54,7 @@ def darling_install(request: pytest.FixtureRequest) -> Installed:
 @pytest.fixture(scope="session")
 def darling_control(request: pytest.FixtureRequest) -> Installed:
     """The negative control: the same build without our darling-xnu patches."""
-    return _build(request, "no-xnu-patches")
+    return _build(request, "control")
 
 
 @pytest.fixture(scope="session")

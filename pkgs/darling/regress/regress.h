@@ -23,6 +23,8 @@ REGRESS_UNUSED static void regress_check(int ok, const char *what, int err)
 		printf("FAIL: %s (errno %d: %s)\n", what, err, strerror(err));
 		regress_failures++;
 	}
+	/* a line printed stays printed when a later check kills the program */
+	fflush(stdout);
 }
 
 /* A fresh scratch directory; the caller chdir()s into it. */

@@ -69,8 +69,8 @@ def build_command(
         show_default=False)] = None,
     cache: CacheOption = None,
     variant: Annotated[str, typer.Option(
-        help="patched (every patch in the list), or no-xnu-patches (the negative control: "
-             "without our darling-xnu syscall patches).")] = "patched",
+        help="patched (every patch in the list), or control (the negative control: "
+             "without the fixes, the patches of kind fix in the list).")] = "patched",
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel compile jobs "
                                              "(ninja's default if unset).", min=1)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and its cache key; "
