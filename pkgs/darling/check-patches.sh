@@ -207,7 +207,7 @@ compile() { # label dir file extra-flags...
 
 for f in unistd/renameatx_np.c syscalls.c xattr/setattrlist.c xattr/fsetattrlist.c \
 	xattr/setattrlistat.c xattr/getattrlist.c xattr/fgetattrlist.c xattr/getattrlistat.c \
-	misc/clonefile.c psynch/ulock_wait.c; do
+	misc/clonefile.c psynch/ulock_wait.c misc/abort_with_payload.c; do
 	# shellcheck disable=SC2086
 	compile libsystem_kernel "$emu" "$f" $emuflags
 	# shellcheck disable=SC2086

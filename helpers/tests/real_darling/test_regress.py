@@ -22,7 +22,7 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 # program -> its number of checks (each prints one PASS or FAIL line)
 CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_init": 6,
-          "ulock_wait2": 7, "mldr_zero_fill": 4}
+          "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
 EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 
@@ -68,6 +68,15 @@ def test_regress_fails_without_our_fixes(name: str, regress_programs: dict[str, 
     _, output = run(control_runner, regress_programs[name])
     fails = re.findall(r"^FAIL: .*$", output, re.M)
     assert any(CONTROL_FAILURES[name] in line for line in fails), output
+
+
+def test_signal_self_dies_with_its_child_without_the_fix(regress_programs: dict[str, Path],
+                                                        control_runner: DarlingRunner) -> None:
+    """Unpatched, the child's crash is sent on to the whole process group: the program
+    itself dies before it can say how its child ended."""
+    _, output = run(control_runner, regress_programs["signal_self"])
+    assert "PASS: started" in output, output
+    assert "ends the child" not in output, output
 
 
 def test_mldr_zero_fill_dies_without_the_fix(regress_programs: dict[str, Path],
