@@ -12,8 +12,6 @@
       system = "x86_64-linux";
       pkgs = nixpkgs.legacyPackages.${system};
       ours = import ./modules/packages.nix pkgs;
-      # Written separately; wired in as soon as it exists.
-      vmTests = ./vm-tests/default.nix;
     in
     {
       nixosModules = {
@@ -39,8 +37,7 @@
       };
 
       checks.${system} =
-        self.packages.${system}
-        // lib.optionalAttrs (builtins.pathExists vmTests) (import vmTests { inherit pkgs self; });
+        self.packages.${system} // import ./vm-tests/default.nix { inherit pkgs self; };
 
       templates = {
         darling-builder = {

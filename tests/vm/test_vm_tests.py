@@ -1,4 +1,4 @@
-"""Static checks of the NixOS VM tests in vm-tests/ (tier 4 of DESIGN.md's test tiers).
+"""Static checks of the NixOS VM tests in vm-tests/ (the tier that needs KVM).
 
 The VM tests themselves need KVM and network (`nix flake check` on such a host);
 here they are only checked: every .nix file parses, every testScript is plain
