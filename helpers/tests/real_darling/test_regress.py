@@ -22,7 +22,8 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 # program -> its number of checks (each prints one PASS or FAIL line)
 CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_init": 6,
-          "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4}
+          "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4, "signal_traced_exec": 5,
+          "rlimit_nofile": 7}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
 EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 
@@ -37,8 +38,14 @@ def regress_programs(darwin_cc: DarwinToolchain, darwin_bin: Path) -> dict[str, 
     return programs
 
 
-def run(runner: DarlingRunner, program: Path) -> tuple[int, str]:
-    result = runner.run([inside(program)], capture=True, timeout=120)
+def run(runner: DarlingRunner, program: Path, timeout: float = 120) -> tuple[int | None, str]:
+    """PROGRAM's exit status and output; one that hangs is stopped after TIMEOUT seconds
+    (status None) with the output it had printed."""
+    try:
+        result = runner.run([inside(program)], capture=True, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        runner.stop()  # what it left inside the container goes with the container
+        return None, (expired.stdout or b"").decode() + (expired.stderr or b"").decode()
     return result.returncode, result.stdout.decode() + result.stderr.decode()
 
 
@@ -77,6 +84,24 @@ def test_signal_self_dies_with_its_child_without_the_fix(regress_programs: dict[
     _, output = run(control_runner, regress_programs["signal_self"])
     assert "PASS: started" in output, output
     assert "ends the child" not in output, output
+
+
+def test_signal_traced_exec_takes_the_tracer_down_without_the_fix(
+        regress_programs: dict[str, Path], control_runner: DarlingRunner) -> None:
+    """Unpatched, the traced child's SIGTRAP at exec goes to the whole process group: the
+    tracer dies with it before it can say so."""
+    _, output = run(control_runner, regress_programs["signal_traced_exec"])
+    assert "PASS: started" in output, output
+    assert "the tracer (its process group) survives" not in output, output
+
+
+def test_rlimit_nofile_cannot_start_a_thread_without_the_fix(
+        regress_programs: dict[str, Path], control_runner: DarlingRunner) -> None:
+    """Unpatched, Linux's limit drops below Darling's sockets: the lowering itself works
+    (its checks pass), the first thread started after it cannot reach darlingserver."""
+    _, output = run(control_runner, regress_programs["rlimit_nofile"], timeout=30)
+    assert "PASS: open still gives a descriptor below the limit" in output, output
+    assert "PASS: a thread started after lowering runs" not in output, output
 
 
 def test_mldr_zero_fill_dies_without_the_fix(regress_programs: dict[str, Path],
