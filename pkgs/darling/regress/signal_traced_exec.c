@@ -6,6 +6,7 @@
  * and every sibling died of SIGTRAP. Each child here stays in our process group. */
 #include "regress.h"
 #include <signal.h>
+#include <sys/types.h> /* caddr_t, which sys/ptrace.h uses */
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
