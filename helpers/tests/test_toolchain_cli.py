@@ -3,6 +3,7 @@ nothing written. (What they make is tested under the real Darling: real_darling/
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -72,3 +73,23 @@ def test_a_host_without_apt_get_is_a_source_unavailable(monkeypatch: pytest.Monk
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(sources.SourceUnavailable, match="cannot run apt-get: No such file"):
         sources._apt(["update"], [], tmp_path)
+
+
+def test_a_tarball_with_another_hash_is_a_hash_mismatch(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    """What apt hands over with another hash than the pin is SourceHashMismatch (the tests
+    fail on it; a host without the archive only skips them), and it is not kept."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "apt-get"
+    # apt-get source --download-only NAME=VERSION: the pinned file name, other bytes
+    fake.write_text('#!/bin/sh\n'
+                    'case " $* " in *" source "*) echo not-the-pinned-bytes > "$FILE";; esac\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    source = sources.Source("hello", "hello", "hello_2.10.orig.tar.gz", "0" * 64)
+    monkeypatch.setenv("FILE", source.file)
+    monkeypatch.setattr(sources, "debian_mirror", lambda: "http://archive.example/debian")
+    with pytest.raises(sources.SourceHashMismatch, match=r"has sha256 .*, pinned 0{64}"):
+        sources.fetch(source, tmp_path / "cache")
+    assert not (tmp_path / "cache" / "sources" / source.file).exists()

@@ -30,6 +30,11 @@ class SourceUnavailable(RuntimeError):
     """The pinned tarball cannot be had: apt failed, or what came has another hash."""
 
 
+class SourceHashMismatch(SourceUnavailable):
+    """What came has another hash than the pin: a wrong pin or a changed archive, not a
+    machine without the archive (tests fail on it rather than skip)."""
+
+
 @dataclass(frozen=True)
 class Source:
     name: str  # the dependency's name in darwin-deps.json
@@ -82,7 +87,7 @@ def fetch(source: Source, cache: Path) -> Path:
                                     f"{source.file} (it has {', '.join(offered)})")
         actual = sha256_file(fetched)
         if actual != source.sha256:
-            raise SourceUnavailable(f"{source.name}: {source.file} has sha256 {actual}, "
+            raise SourceHashMismatch(f"{source.name}: {source.file} has sha256 {actual}, "
                                     f"pinned {source.sha256}")
         os.replace(fetched, kept)
     return kept

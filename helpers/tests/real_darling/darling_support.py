@@ -20,6 +20,8 @@ HERE = Path(__file__).resolve().parent
 REGRESS = HERE.parents[2] / "pkgs" / "darling" / "regress"
 # Inside the prefix the host's root is mounted here.
 SYSTEM_ROOT = "/Volumes/SystemRoot"
+# The PASS lines cxx17_runtime.cpp prints when every check passes.
+CXX17_RUNTIME_CHECKS = 11
 # Where a prefix finds programs: the layout of Darling's prefix template.
 PROGRAM_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin")
 

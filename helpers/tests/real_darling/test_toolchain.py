@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from darling_support import REGRESS, inside
+from darling_support import CXX17_RUNTIME_CHECKS, REGRESS, inside
 
 from darling_nix import deps, sources, toolchain
 from darling_nix.darlingbuild import Installed, default_cache
@@ -79,7 +79,7 @@ def test_cxx17_program_runs(cross: toolchain.Toolchain, darwin_bin: Path,
     subprocess.run([cross.cxx, "-std=c++17", "-Wall", "-Werror", f"-I{REGRESS}",
                     str(HERE / "cxx17_runtime.cpp"), "-o", str(program)], check=True)
     passed, failed, output = checks(darling_runner, program)
-    assert not failed and len(passed) == 11, output
+    assert not failed and len(passed) == CXX17_RUNTIME_CHECKS, output
 
 
 def test_darlings_libcxx_has_no_filesystem(darwin_cc: DarwinToolchain, tmp_path: Path) -> None:
