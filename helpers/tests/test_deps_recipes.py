@@ -113,7 +113,7 @@ def test_a_cycle_in_after_is_named_not_recursed_into(use_pinned: UsePinned, tmp_
 def test_an_unknown_only_is_named_before_the_toolchain_is_made(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     made: list[object] = []
-    monkeypatch.setattr(darling_cmds, "_selected", lambda install, cache: (tmp_path, None, None))
+    monkeypatch.setattr(darling_cmds, "selected_install", lambda install, cache: (tmp_path, None, None))
     monkeypatch.setattr(darling_cmds.toolchain, "make", lambda *args: made.append(args))
     result = CliRunner().invoke(app, ["darling", "deps", "--only", "curl", "--only", "curll"])
     assert result.exit_code == 2, result.output

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -98,3 +98,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.darling)
+
+
+@pytest.fixture(scope="session")
+def compat_program() -> Callable[[str], Path]:
+    """A program of the compatibility suite (data/compat.json), unpacked from the cache. The
+    tests never download: `darling-nix darling compat --fetch-only` does (a stage of .ci/run);
+    a program not fetched yet is a visible skip (in CI, a failure)."""
+    from darling_nix import compat
+    from darling_nix.darlingbuild import default_cache
+
+    suite = compat.load()
+
+    def unpacked(name: str) -> Path:
+        program = suite.programs[name]
+        archive = compat.archive_dir(program, default_cache()) / program.file
+        if not archive.is_file():
+            pytest.skip(f"{program.file} is not in the cache: `darling-nix darling compat "
+                        "--fetch-only` downloads it")
+        return compat.unpack(program, compat.fetch(program, default_cache(), _no_download))
+
+    return unpacked
+
+
+def _no_download(program: object, directory: Path) -> None:
+    raise AssertionError("the cached file had another hash; tests do not download")
+
+
+@pytest.fixture(scope="session")
+def zig(compat_program: Callable[[str], Path]) -> Path:
+    """zig 0.13 from PyPI's macOS wheel (built by zig's authors on macOS)."""
+    return compat_program("zig-cc")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -186,10 +187,20 @@ ZIG_EXPRESSION = """derivation {
     mkdir -p $out/bin
     cd $TMPDIR
     echo "uname $(uname -s)" > $out/report
-    @ZIG@ cc ${./src}/zig_hello.c -o $out/bin/zig-hello
+    # zig dies of SIGSEGV in about a third of its runs on a cold cache under Darling
+    # (docs/compat.md); a new attempt resumes from its cache. The report counts the crashes.
+    crashes=0
+    zig() {
+      until @ZIG@ "$@"; do
+        crashes=$((crashes + 1))
+        [ $crashes -lt 6 ] || exit 1
+      done
+    }
+    zig cc ${./src}/zig_hello.c -o $out/bin/zig-hello
     $out/bin/zig-hello >> $out/report
-    @ZIG@ c++ -std=c++17 -I${./src} ${./src}/cxx17_runtime.cpp -o $out/bin/zig-cxx17
+    zig c++ -std=c++17 -I${./src} ${./src}/cxx17_runtime.cpp -o $out/bin/zig-cxx17
     $out/bin/zig-cxx17 >> $out/report
+    echo "zig crashes: $crashes" >> $out/report
   '' ];
   nonce = "@NONCE@";
 }
@@ -216,6 +227,7 @@ def test_zig_cc_builds_c_and_cxx17_programs_in_a_darwin_build(
     out = Path(result.stdout.strip())
     report = (out / "report").read_text()
     assert report.splitlines()[:2] == ["uname Darwin", "zig cc: written by zig cc"], report
+    assert re.search(r"^zig crashes: [0-5]$", report, re.M), report
     assert "FAIL" not in report and report.count("PASS: ") == CXX17_RUNTIME_CHECKS, report
     for program in ("zig-hello", "zig-cxx17"):
         assert (out / "bin" / program).read_bytes()[:4] == MACHO_64, program

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import accounts_cmds, config_cmds, darling_cmds
+from . import compat_cmds as compat_cmds  # registers `darling compat` on darling_cmds.app
 from .builder_cmds import install_nix_command, keys_command, prefix_app, render_command
 from .demo import demo_command
 from .doctor_cmds import doctor_command

@@ -119,7 +119,7 @@ def build_command(
         typer.echo(installed.install)
 
 
-def _selected(install: Path | None,
+def selected_install(install: Path | None,
               cache: Path | None) -> tuple[Path, darlingbuild.Installed, DarwinToolchain]:
     """The cache, the Darling install (default: the cache's patched one) and its compilers."""
     cache = cache or darlingbuild.default_cache()
@@ -143,7 +143,7 @@ def toolchain_command(
     wrappers, a CMake toolchain file, a meson cross file and an env file for autotools
     (docs/darwin-toolchain.md). Made once per install; prints its directory (or, with
     --json, its manifest)."""
-    cache, installed, compilers = _selected(install, cache)
+    cache, installed, compilers = selected_install(install, cache)
     try:
         root = out or toolchain.default_root(cache, installed, compilers)
         made, _ = toolchain.make(installed, root, compilers)
@@ -173,7 +173,7 @@ def deps_command(
     names = only or list(sources.pinned())
     with _cross_build(install, cache, names) as (made, cache):
         for name in names:
-            results.append(deps.build(name, made, cache, _say))
+            results.append(deps.build(name, made, cache, say_step))
     if as_json:
         print_json([asdict(built) for built in results])
     else:
@@ -197,14 +197,14 @@ def nix_command(
     except deps.DepInputError as error:
         fail(str(error))
     with _cross_build(install, cache, needs) as (made, cache):
-        result = nixdarwin.build(made, cache, _say)
+        result = nixdarwin.build(made, cache, say_step)
     if as_json:
         print_json(asdict(result))
     else:
         typer.echo(f"{result.tarball} {result.sha256}")
 
 
-def _say(message: str) -> None:
+def say_step(message: str) -> None:
     typer.echo(f"==> {message}", err=True)
 
 
@@ -214,7 +214,7 @@ def _cross_build(install: Path | None, cache: Path | None,
     """The toolchain (made if missing) and the cache, once the recipes of NAMES are checked
     (a typo in --only or in a recipe is named before anything is built); a build's errors
     become exit codes: bad input 2, a failed step EXIT_FAILED."""
-    cache, installed, compilers = _selected(install, cache)
+    cache, installed, compilers = selected_install(install, cache)
     try:
         deps.checked(names)
         made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
