@@ -199,3 +199,21 @@ def test_render_cli_writes_atomically_and_refuses_unknown_kind(tmp_path: Path, c
     assert "build-users-group =" in out.read_text()
     bad = cli("render", "bogus", "--config", str(config_file))
     assert bad.returncode == 2 and "unknown kind 'bogus'" in bad.stderr
+
+
+def test_nix_conf_bounds_every_build_unless_told_otherwise(tmp_path: Path) -> None:
+    """Over ssh-ng the host's limits never reach the builder (Nix 2.8's client sends no
+    options), so nix.conf carries its own: 24 h in all, 1 h of silence; the config's
+    nix.settings override them, 0 meaning no limit as in Nix."""
+    lines = render("nix-conf", make_config(tmp_path)).splitlines()
+    assert "timeout = 86400" in lines
+    assert "max-silent-time = 600" in lines and "max-silent-time = 3600" not in lines
+    plain = make_config(tmp_path / "plain", nix={"settings": {"timeout": 0}})
+    plain_lines = render("nix-conf", plain).splitlines()
+    assert "max-silent-time = 3600" in plain_lines and "timeout = 0" in plain_lines
+
+
+@pytest.mark.parametrize("value", [-1, "1h", True, 1.5])
+def test_a_build_limit_must_be_whole_seconds(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError, match=r"nix\.settings\.timeout: expected a (whole|string)"):
+        make_config(tmp_path, nix={"settings": {"timeout": value}})

@@ -8,6 +8,11 @@ CONFIG_FILE = "/etc/darling-builder/config.json"
 # The prefix's store is garbage-collected below MIN_FREE bytes free, up to MAX_FREE.
 MIN_FREE = 1024**3
 MAX_FREE = 4 * 1024**3
+# A build's time limits in the prefix's nix.conf (seconds; 0: none). Enforced by the builder's
+# Nix itself: over ssh-ng, Nix 2.8's client never sends the host's own limits (its
+# SSHStore::setOptions is empty), so without these a stuck build would run for ever.
+BUILD_TIMEOUT = 24 * 3600
+MAX_SILENT_TIME = 3600
 
 
 def prefix_of(state_dir: str) -> str:

@@ -247,6 +247,11 @@ def check_nix_settings(key: str, settings: dict[str, Any]) -> None:
         else:
             raise ConfigError(where, "expected a string, a whole number, true/false "
                                      "or a list of strings")
+    for name in ("timeout", "max-silent-time"):  # seconds; 0 is no limit, as in Nix
+        value = settings.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(key_path(key, name), "expected a whole number of seconds "
+                                                   "(0: no limit)")
     if "min-free" in settings:  # the gate reads it as well: refuse it here, not there
         from .defaults import parse_size
 

@@ -59,6 +59,9 @@ def nix_settings(config: BuilderConfig) -> dict[str, str]:
         # partial, unregistered path behind, and without this every later build fails too.
         "min-free": defaults.MIN_FREE,
         "max-free": defaults.MAX_FREE,
+        # A stuck build ends: the host's own limits do not reach us over ssh-ng (defaults.py).
+        "timeout": defaults.BUILD_TIMEOUT,
+        "max-silent-time": defaults.MAX_SILENT_TIME,
     }
     if nix.systems[1:]:
         settings["extra-platforms"] = nix.systems[1:]

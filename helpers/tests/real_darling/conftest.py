@@ -25,7 +25,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests" / "shims"))
 
 from darling_support import darling_missing, new_prefix
 
-from darling_nix.darlingbuild import Installed
+from darling_nix import deps, nixdarwin, sources, toolchain
+from darling_nix.darlingbuild import Installed, default_cache
 from darling_nix.darwincc import DarwinToolchain
 from darling_nix.runner import DarlingRunner
 
@@ -106,7 +107,6 @@ def compat_program() -> Callable[[str], Path]:
     tests never download: `darling-nix darling compat --fetch-only` does (a stage of .ci/run);
     a program not fetched yet is a visible skip (in CI, a failure)."""
     from darling_nix import compat
-    from darling_nix.darlingbuild import default_cache
 
     suite = compat.load()
 
@@ -129,3 +129,25 @@ def _no_download(program: object, directory: Path) -> None:
 def zig(compat_program: Callable[[str], Path]) -> Path:
     """zig 0.13 from PyPI's macOS wheel (built by zig's authors on macOS)."""
     return compat_program("zig-cc")
+
+
+@pytest.fixture(scope="session")
+def darwin_nix(darling_install: Installed, darwin_cc: DarwinToolchain) -> nixdarwin.NixTarball:
+    cache = default_cache()
+    cross, _ = toolchain.make(darling_install, toolchain.default_root(cache, darling_install, darwin_cc),
+                              darwin_cc)
+    recipe = nixdarwin.recipe()
+    try:
+        built = [deps.build(name, cross, cache, say=lambda message: None)
+                 for name in deps.strings(recipe, "needs")]
+    except (sources.SourceHashMismatch, deps.DepInputError) as error:
+        pytest.fail(f"Nix's dependencies are pinned wrong: {error}")  # a bug here, not the host
+    except sources.SourceUnavailable as error:
+        pytest.skip(f"Nix's dependencies cannot be fetched here: {error}")
+    found = nixdarwin.read_manifest(cache / "nix" / nixdarwin.build_key(recipe, cross, built))
+    if found is not None:
+        return found
+    if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
+        pytest.skip("no darwin Nix for these inputs in the cache: `darling-nix darling nix` builds "
+                    "it (about 30 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
+    return nixdarwin.build(cross, cache, say=lambda message: None)

@@ -11,7 +11,6 @@ dependency whose hash or recipe is wrong fails them."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,9 +28,8 @@ from darling_support import (
 )
 from test_tools_darling import TOOLS, probe_results
 
-from darling_nix import deps, loopback, nixdarwin, nixinstall, sources, toolchain
-from darling_nix.darlingbuild import Installed, default_cache
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix import loopback, nixdarwin, nixinstall
+from darling_nix.darlingbuild import Installed
 from darling_nix.hostnix import remote_build, write_probe_expression
 from darling_nix.runner import DarlingRunner
 from darling_nix.sshd import SSHD
@@ -39,44 +37,30 @@ from darling_nix.sshd import SSHD
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="session")
-def darwin_nix(darling_install: Installed, darwin_cc: DarwinToolchain) -> nixdarwin.NixTarball:
-    cache = default_cache()
-    cross, _ = toolchain.make(darling_install, toolchain.default_root(cache, darling_install, darwin_cc),
-                              darwin_cc)
-    recipe = nixdarwin.recipe()
-    try:
-        built = [deps.build(name, cross, cache, say=lambda message: None)
-                 for name in deps.strings(recipe, "needs")]
-    except (sources.SourceHashMismatch, deps.DepInputError) as error:
-        pytest.fail(f"Nix's dependencies are pinned wrong: {error}")  # a bug here, not the host
-    except sources.SourceUnavailable as error:
-        pytest.skip(f"Nix's dependencies cannot be fetched here: {error}")
-    found = nixdarwin.read_manifest(cache / "nix" / nixdarwin.build_key(recipe, cross, built))
-    if found is not None:
-        return found
-    if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
-        pytest.skip("no darwin Nix for these inputs in the cache: `darling-nix darling nix` builds "
-                    "it (about 30 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
-    return nixdarwin.build(cross, cache, say=lambda message: None)
-
-
-@pytest.fixture(scope="module")
-def nix_builder(darling_install: Installed,
-                darwin_nix: nixdarwin.NixTarball) -> Iterator[loopback.LoopbackBuilder]:
-    """A loopback builder with the Darling runner, Nix installed from the darwin tarball."""
+def darwin_builder(darling_install: Installed, darwin_nix: nixdarwin.NixTarball,
+                   nix_settings: dict[str, object] | None = None
+                   ) -> Iterator[loopback.LoopbackBuilder]:
+    """A loopback builder with the Darling runner, Nix installed from the darwin tarball,
+    NIX_SETTINGS in its config's nix.settings."""
     if not Path(SSHD).exists():
         pytest.skip(f"needs {SSHD} (openssh-server)")
     root = loopback.secure_tempdir("nix-dw")  # short: ssh ControlPath length
     try:
         builder = loopback.create(root, lambda line: None,
                                   tarball=(Path(darwin_nix.tarball), darwin_nix.sha256),
-                                  overrides={"runner": darling_runner_settings(darling_install)})
+                                  overrides={"runner": darling_runner_settings(darling_install),
+                                             "nix": {"settings": nix_settings or {}}})
         with builder.sshd():
             yield builder
     finally:
         DarlingRunner(root / "state" / "prefix", darling_install.darling).stop()
         loopback.remove(root)
+
+
+@pytest.fixture(scope="module")
+def nix_builder(darling_install: Installed,
+                darwin_nix: nixdarwin.NixTarball) -> Iterator[loopback.LoopbackBuilder]:
+    yield from darwin_builder(darling_install, darwin_nix)
 
 
 def in_prefix(builder: loopback.LoopbackBuilder, darling_install: Installed,
