@@ -54,3 +54,11 @@ def watched_build(argv: list[str], env: dict[str, str], marker: str,
         raise AssertionError(f"the build had not ended after {timeout:.0f} s; still running: "
                              f"{running_with(marker)}") from None
     return build.returncode, stderr, time.monotonic() - started
+
+
+def spin_expression(marker: str, before: str = "") -> str:
+    """A darwin derivation whose builder runs BEFORE, then spins silently for ever; MARKER
+    in its command line finds its processes."""
+    return ("derivation {\n  name = \"darling-nix-spin\";\n  system = \"x86_64-darwin\";\n"
+            "  builder = \"/bin/sh\";\n"
+            f"  args = [ \"-c\" \"{before}while :; do :; done # {marker}\" ];\n}}\n")

@@ -10,21 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from leftovers import gone_within, watched_build
+from leftovers import gone_within, spin_expression, watched_build
 
 from darling_nix import loopback
 from darling_nix.hostnix import remote_build_command
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("integration")]
 
-# Silent and for ever; the marker finds its processes.
-SPIN = """derivation {{
-  name = "darling-nix-spin";
-  system = "x86_64-darwin";
-  builder = "/bin/sh";
-  args = [ "-c" "while :; do :; done # {marker}" ];
-}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +36,7 @@ def spin(builder: loopback.LoopbackBuilder, tmp_path: Path, protocol: str,
          host_options: tuple[str, ...] = ()) -> tuple[str, float, str]:
     marker = f"darling-nix-spin-{uuid.uuid4().hex}"
     expression = tmp_path / "spin.nix"
-    expression.write_text(SPIN.format(marker=marker))
+    expression.write_text(spin_expression(marker))
     argv, env = remote_build_command(expression, builder.with_protocol(protocol),
                                      builder.client.ssh_config, host_options)
     status, stderr, seconds = watched_build(argv, env, marker, timeout=120)

@@ -9,20 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from leftovers import gone_within, watched_build
+from leftovers import gone_within, spin_expression, watched_build
 from test_nix_darwin import darwin_builder
 
 from darling_nix import loopback, nixdarwin
 from darling_nix.darlingbuild import Installed
 from darling_nix.hostnix import remote_build_command
-
-SPIN = """derivation {{
-  name = "darling-nix-spin";
-  system = "x86_64-darwin";
-  builder = "/bin/sh";
-  args = [ "-c" "/usr/bin/uname -s; while :; do :; done # {marker}" ];
-}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +27,7 @@ def test_a_spinning_darwin_build_ends_and_leaves_nothing(limited_builder: loopba
                                                          tmp_path: Path) -> None:
     marker = f"darling-nix-spin-{uuid.uuid4().hex}"
     expression = tmp_path / "spin.nix"
-    expression.write_text(SPIN.format(marker=marker))
+    expression.write_text(spin_expression(marker, "/usr/bin/uname -s; "))
     argv, env = remote_build_command(expression, limited_builder.with_protocol("ssh-ng"),
                                      limited_builder.client.ssh_config)
     status, stderr, seconds = watched_build(argv, env, marker)
