@@ -122,7 +122,7 @@ def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
     sysroot = deps.sysroot(cache, toolchain)
     env = _environment(toolchain, sysroot, cache)
     _configure(nix, top, store_path, toolchain, sysroot, env, log)
-    say(f"nix {version}: compiling (a cold build takes about half an hour on 2 cores)")
+    say(f"nix {version}: compiling (about 10 minutes cold on 2 cores, dependencies included)")
     # LD: static libraries are partial links (patches/0003), by ld64, not the host's ld
     make = ["make", "OPTIMIZE=0", f"LD={toolchain.ld}"]
     deps.run([*make, f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)

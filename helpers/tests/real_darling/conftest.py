@@ -149,5 +149,5 @@ def darwin_nix(darling_install: Installed, darwin_cc: DarwinToolchain) -> nixdar
         return found
     if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
         pytest.skip("no darwin Nix for these inputs in the cache: `darling-nix darling nix` builds "
-                    "it (about 30 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
+                    "it (about 11 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
     return nixdarwin.build(cross, cache, say=lambda message: None)
