@@ -27,10 +27,9 @@ from pathlib import Path, PurePosixPath
 from .compat_checks import CHECKS
 from .darlingbuild import sha256_file
 from .removal import remove_tree
-from .runner import DarlingRunner
+from .runner import DarlingRunner, path_inside
 from .triage import Triage
 
-SYSTEM_ROOT = "/Volumes/SystemRoot"  # where a prefix sees the host's root
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _NOT_LOADED_RE = re.compile(r"Library not loaded: (\S+)")
@@ -205,10 +204,6 @@ def _check_members(program: Program, names: list[str]) -> None:
             raise FetchError(f"{program.name}: {program.file} holds a path outside it: {name!r}")
 
 
-def inside(path: Path) -> str:
-    return SYSTEM_ROOT + str(path.resolve())
-
-
 def missing_library(output: str, providers: dict[str, dict[str, str]]) -> str:
     """The library dyld could not load, and what in Darling would provide it."""
     found = _NOT_LOADED_RE.search(output)
@@ -244,8 +239,8 @@ def run_check(program: Program, executable: Path, runner: DarlingRunner, scratch
         shutil.copy(host_file, work / name)
     started = time.monotonic()
     try:
-        result = runner.run(["/bin/bash", "-c", check.script, "compat", inside(work),
-                             inside(executable)], capture=True, timeout=timeout)
+        result = runner.run(["/bin/bash", "-c", check.script, "compat", path_inside(work),
+                             path_inside(executable)], capture=True, timeout=timeout)
         output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
         passed = result.returncode == 0 and all(text in output for text in check.expect)
         error = "" if passed else first_error(output)

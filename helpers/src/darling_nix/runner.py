@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     Prefix = str | os.PathLike[str]
 
+# Inside a Darling prefix the host's root is mounted here.
+SYSTEM_ROOT = "/Volumes/SystemRoot"
 # Inside the prefix Nix lives in the default profile, as the official installer leaves it.
 PROFILE_BIN = "/nix/var/nix/profiles/default/bin"
 MACOS_PATH = f"{PROFILE_BIN}:/usr/bin:/bin:/usr/sbin:/sbin"
@@ -171,6 +173,11 @@ class DarlingRunner(Runner):
             time.sleep(0.02)
         if not self.running():
             self._forget_dead_server()
+
+
+def path_inside(path: Prefix) -> str:
+    """PATH on the host as a program inside a Darling prefix names it."""
+    return SYSTEM_ROOT + os.path.realpath(path)
 
 
 def _alive(pid: int) -> bool:

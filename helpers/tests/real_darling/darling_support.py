@@ -18,8 +18,6 @@ from darling_nix.runner import DarlingRunner
 
 HERE = Path(__file__).resolve().parent
 REGRESS = HERE.parents[2] / "pkgs" / "darling" / "regress"
-# Inside the prefix the host's root is mounted here.
-SYSTEM_ROOT = "/Volumes/SystemRoot"
 # The PASS lines cxx17_runtime.cpp prints when every check passes.
 CXX17_RUNTIME_CHECKS = 11
 # Where a prefix finds programs: the layout of Darling's prefix template.
@@ -35,11 +33,6 @@ def darling_missing() -> str:
     if missing:
         return f"needs {' '.join(missing)} to build Darling (scripts/setup installs them)"
     return ""
-
-
-def inside(path: Path) -> str:
-    """PATH on the host as a program inside the prefix names it."""
-    return SYSTEM_ROOT + str(path.resolve())
 
 
 def missing_programs(installed: Installed, names: Iterable[str]) -> list[str]:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from darling_support import build_probe, darling_runner_settings, inside
+from darling_support import build_probe, darling_runner_settings
 from hostile import REFUSED_TEMPLATES, attack, short_id
 
 from darling_nix import loopback
 from darling_nix.darlingbuild import Installed
 from darling_nix.darwincc import DarwinToolchain
 from darling_nix.models import BuilderConfig
-from darling_nix.runner import DarlingRunner, Runner
+from darling_nix.runner import DarlingRunner, Runner, path_inside
 from darling_nix.sshd import SSHD
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -128,7 +128,7 @@ def test_the_payload_leaves_the_marker_when_run(darling_builder: loopback.Loopba
                                                 marker: Path) -> None:
     """The control: the hostile payload, run inside the prefix, does create the marker."""
     runner = DarlingRunner(darling_builder.config.prefix_path, darling_install.darling)
-    result = runner.run(["/bin/sh", "-c", attack("{run}", inside(marker))], capture=True)
+    result = runner.run(["/bin/sh", "-c", attack("{run}", path_inside(marker))], capture=True)
     assert result.returncode == 0, result.stderr
     assert marker.read_text() == "ran\n"
 
@@ -138,7 +138,7 @@ def test_hostile_commands_run_nothing_inside_the_prefix(
         darling_builder: loopback.LoopbackBuilder, transport: paramiko.Transport,
         marker: Path, template: str) -> None:
     before = calls(darling_builder)
-    status, stdout, stderr = exec_command(transport, attack(template, inside(marker)))
+    status, stdout, stderr = exec_command(transport, attack(template, path_inside(marker)))
     assert status == 1 and stdout == b"", stderr
     assert stderr.decode().startswith("darling-nix gate: refused"), stderr
     assert not marker.exists()

@@ -24,14 +24,13 @@ from darling_support import (
     HERE,
     REGRESS,
     darling_runner_settings,
-    inside,
 )
 from test_tools_darling import TOOLS, probe_results
 
 from darling_nix import loopback, nixdarwin, nixinstall
 from darling_nix.darlingbuild import Installed
 from darling_nix.hostnix import remote_build, write_probe_expression
-from darling_nix.runner import DarlingRunner
+from darling_nix.runner import DarlingRunner, path_inside
 from darling_nix.sshd import SSHD
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -204,7 +203,7 @@ def test_zig_cc_builds_c_and_cxx17_programs_in_a_darwin_build(
         shutil.copy(source, sources / source.name)
     expression = tmp_path / "zig.nix"
     expression.write_text(ZIG_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex)
-                          .replace("@ZIG@", inside(zig)))
+                          .replace("@ZIG@", path_inside(zig)))
     result = remote_build(expression, nix_builder.with_protocol("ssh-ng"),
                           nix_builder.client.ssh_config, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from darling_support import REGRESS, inside
+from darling_support import REGRESS
 from macho_layout import unround_data_segment
 
 from darling_nix.darwincc import DarwinToolchain
-from darling_nix.runner import DarlingRunner
+from darling_nix.runner import DarlingRunner, path_inside
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -42,7 +42,7 @@ def run(runner: DarlingRunner, program: Path, timeout: float = 120) -> tuple[int
     """PROGRAM's exit status and output; one that hangs is stopped after TIMEOUT seconds
     (status None) with the output it had printed."""
     try:
-        result = runner.run([inside(program)], capture=True, timeout=timeout)
+        result = runner.run([path_inside(program)], capture=True, timeout=timeout)
     except subprocess.TimeoutExpired as expired:
         runner.stop()  # what it left inside the container goes with the container
         return None, (expired.stdout or b"").decode() + (expired.stderr or b"").decode()

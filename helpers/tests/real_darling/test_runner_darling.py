@@ -10,17 +10,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from darling_support import inside
 
 from darling_nix.darwincc import DarwinToolchain
-from darling_nix.runner import DarlingRunner
+from darling_nix.runner import DarlingRunner, path_inside
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
 def darwin_cat(darwin_cc: DarwinToolchain, darwin_bin: Path) -> str:
-    return inside(darwin_cc.build([HERE / "darwin_cat.c"], darwin_bin / "cat", cflags=["-Werror"]))
+    return path_inside(darwin_cc.build([HERE / "darwin_cat.c"], darwin_bin / "cat", cflags=["-Werror"]))
 
 
 def test_every_byte_value_passes_unchanged(darling_runner: DarlingRunner, darwin_cat: str) -> None:
@@ -71,7 +70,7 @@ def test_signal_death_reports_zero(darling_runner: DarlingRunner) -> None:
 
 def test_arguments_are_not_reparsed_by_a_shell(darling_runner: DarlingRunner, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    hostile = f"$(touch {inside(marker)}); `touch {inside(marker)}` \"'\\ *"
+    hostile = f"$(touch {path_inside(marker)}); `touch {path_inside(marker)}` \"'\\ *"
     result = darling_runner.run(["/bin/sh", "-c", 'printf %s "$1"', "sh", hostile], capture=True,
                                 timeout=60)
     assert result.stdout.decode() == hostile

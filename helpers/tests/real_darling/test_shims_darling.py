@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from darling_support import build_probe, darling_config, inside, missing_programs
+from darling_support import build_probe, darling_config, missing_programs
 from installer_calls import FIRST_UID, GID, GROUP, install
 from shim_support import ACCOUNT_SHIMS, SHIMS, TOOLS
 
 from darling_nix.darlingbuild import Installed
 from darling_nix.darwincc import DarwinToolchain
-from darling_nix.runner import DarlingRunner
+from darling_nix.runner import DarlingRunner, path_inside
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -56,7 +56,7 @@ def initialised(darling_install: Installed, cli: CliRunner) -> Iterator[Initiali
 
 @pytest.fixture(scope="module")
 def probe(darwin_cc: DarwinToolchain, darwin_bin: Path) -> str:
-    return inside(build_probe(darwin_cc, "accounts_probe", darwin_bin))
+    return path_inside(build_probe(darwin_cc, "accounts_probe", darwin_bin))
 
 
 def run(runner: DarlingRunner, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from darling_support import CXX17_RUNTIME_CHECKS, REGRESS, inside
+from darling_support import CXX17_RUNTIME_CHECKS, REGRESS
 
 from darling_nix import deps, sources, toolchain
 from darling_nix.darlingbuild import Installed, default_cache
 from darling_nix.darwincc import CompileError, DarwinToolchain
-from darling_nix.runner import DarlingRunner
+from darling_nix.runner import DarlingRunner, path_inside
 
 HERE = Path(__file__).resolve().parent
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -55,7 +55,7 @@ def sysroot(cross: toolchain.Toolchain) -> Path:
 
 
 def checks(runner: DarlingRunner, program: Path) -> tuple[list[str], list[str], str]:
-    result = runner.run([inside(program)], capture=True, timeout=120)
+    result = runner.run([path_inside(program)], capture=True, timeout=120)
     output = result.stdout.decode()
     return re.findall(r"^PASS: (.*)$", output, re.M), re.findall(r"^FAIL: (.*)$", output, re.M), output
 
@@ -68,7 +68,7 @@ def tiny_project(where: Path, build_file: str, text: str) -> None:
 
 
 def run_output(runner: DarlingRunner, program: Path) -> str:
-    result = runner.run([inside(program)], capture=True, timeout=60)
+    result = runner.run([path_inside(program)], capture=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.decode()
 

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from darling_support import HERE, PROGRAM_DIRS, inside
+from darling_support import HERE, PROGRAM_DIRS
 
 from darling_nix.darlingbuild import Installed
-from darling_nix.runner import DarlingRunner
+from darling_nix.runner import DarlingRunner, path_inside
 
 PROBE = HERE / "tools_probe.sh"
 # What a darwin derivation's builder script needs (issue: "each do their job").
@@ -53,7 +53,7 @@ def test_the_probe_passes_with_the_hosts_tools(tmp_path: Path) -> None:
 
 def test_each_tool_does_its_job_under_darling(darling_runner: DarlingRunner) -> None:
     # made inside: the host's writes into a running prefix are not seen there
-    script = f"mkdir /private/tmp/tools-probe && /bin/sh {inside(PROBE)} /private/tmp/tools-probe"
+    script = f"mkdir /private/tmp/tools-probe && /bin/sh {path_inside(PROBE)} /private/tmp/tools-probe"
     result = darling_runner.run(["/bin/sh", "-c", script], capture=True, timeout=300)
     output = result.stdout.decode(errors="replace")
     assert probe_results(output) == dict.fromkeys(TOOLS, "PASS"), \

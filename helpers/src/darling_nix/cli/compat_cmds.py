@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from .. import compat
+from ..darlingbuild import default_cache
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 from .darling_cmds import CacheOption, InstallOption, app, say_step, selected_install
 
@@ -37,11 +38,10 @@ def compat_command(
     first error, the library that could not load and what would provide it, triage). Exit
     0 when all pass, 1 when some fail, 2 on bad input, 3 when a download fails."""
     try:
-        programs = compat.select(compat.load(), only)
+        suite = compat.load()
+        programs = compat.select(suite, only)
     except compat.CompatInputError as error:
         fail(str(error))
-    from ..darlingbuild import default_cache
-
     store = cache or default_cache()
     executables: dict[str, Path] = {}
     try:
@@ -53,8 +53,8 @@ def compat_command(
     if fetch_only:
         return
     _, installed, _ = selected_install(install, store)
-    results = compat.run_suite(programs, executables, installed.darling, compat.load().providers,
-                               timeout, say_step)
+    results = compat.run_suite(programs, executables, installed.darling, suite.providers, timeout,
+                               say_step)
     if as_json:
         print_json([asdict(result) for result in results])
     else:

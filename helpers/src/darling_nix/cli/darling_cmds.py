@@ -120,7 +120,7 @@ def build_command(
 
 
 def selected_install(install: Path | None,
-              cache: Path | None) -> tuple[Path, darlingbuild.Installed, DarwinToolchain]:
+                     cache: Path | None) -> tuple[Path, darlingbuild.Installed, DarwinToolchain]:
     """The cache, the Darling install (default: the cache's patched one) and its compilers."""
     cache = cache or darlingbuild.default_cache()
     install = install or cache / "installs" / "patched"
