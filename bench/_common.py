@@ -64,7 +64,7 @@ def ungated_command(b: loopback.LoopbackBuilder) -> str:
     runner = runner_for(b.config)
     script = b.root / "ungated.sh"
     env = " ".join(f"{k}={v}" for k, v in runner.environment().items())
-    inner = " ".join(f"'{word}'" for word in runner.command(["/bin/sh", "-c"]))
+    inner = " ".join(f"'{word}'" for word in runner.direct_command(["/bin/sh", "-c"]))
     script.write_text(f'#!/bin/sh\nexec env -i {env} PATH=/nix/var/nix/profiles/default/bin:'
                       f'/usr/bin:/bin {inner} "$SSH_ORIGINAL_COMMAND"\n')
     script.chmod(0o755)

@@ -691,7 +691,9 @@ in
           ExecStart = "${sshd} -D -e -f ${sshdConfig}";
           # Stopping ends the sessions too (KillMode=control-group), with the
           # Darling containers their gates started: a restart leaves no
-          # container on a prefix that setup may be rewriting.
+          # container on a prefix that setup may be rewriting. Each gate ends
+          # its session's container processes on that SIGTERM, SIGKILL 3 s
+          # later (session.py), well inside TimeoutStopSec.
           Restart = "on-failure";
           RestartSec = "5s";
           ProtectKernelModules = true; # Darling needs no kernel module since darlingserver

@@ -4,7 +4,9 @@ process whose command line carries its macOS argv)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -56,9 +58,45 @@ def watched_build(argv: list[str], env: dict[str, str], marker: str,
     return build.returncode, stderr, time.monotonic() - started
 
 
+def abandoned_build(argv: list[str], env: dict[str, str], marker: str) -> None:
+    """Start a host build whose builder carries MARKER, and once that builder runs, kill
+    the host's side of it outright (nix-build and its ssh client, SIGKILL to their process
+    group): the builder's SSH session loses its client mid-build."""
+    build = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not running_with(marker) and time.monotonic() < deadline and build.poll() is None:
+            time.sleep(0.1)
+        assert running_with(marker), ("the builder never showed up in /proc: "
+                                      f"{build.stderr.read() if build.poll() is not None else ''}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(build.pid, signal.SIGKILL)
+        build.communicate()
+
+
 def spin_expression(marker: str, before: str = "") -> str:
     """A darwin derivation whose builder runs BEFORE, then spins silently for ever; MARKER
     in its command line finds its processes."""
     return ("derivation {\n  name = \"darling-nix-spin\";\n  system = \"x86_64-darwin\";\n"
             "  builder = \"/bin/sh\";\n"
             f"  args = [ \"-c\" \"{before}while :; do :; done # {marker}\" ];\n}}\n")
+
+
+def stubborn_tree(marker: str) -> str:
+    """A shell script that ignores SIGTERM, with a background child that ignores it too and
+    one that drops its whole environment (as Nix does for a builder); MARKER in each one's
+    command line."""
+    return (f"trap '' TERM; (trap '' TERM; while :; do sleep 0.2; done; : {marker}) & "
+            f"env -i /bin/sh -c 'while :; do sleep 0.2; done; : {marker}' & "
+            f"while :; do sleep 0.2; done; : {marker}")
+
+
+def wait_for(marker: str, count: int, seconds: float = 30) -> None:
+    """Until COUNT live processes mention MARKER (a shell's fork that is about to exec
+    `sleep` counts while it lasts, so the count is read once per look)."""
+    deadline = time.monotonic() + seconds
+    while len(found := running_with(marker)) < count:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)

@@ -6,8 +6,10 @@ taken from the config that was validated when sshd_config was rendered: no file 
 Given `--config FILE` instead, a JSON config is read directly, checking just the keys the
 gate uses; a YAML one goes through the full loader.
 It never runs a shell: the requested command must equal one of a few fixed
-strings, and the matching fixed argv is handed to the runner, which replaces
-this process so the protocol's bytes flow without a copy.
+strings, and the matching fixed argv is handed to the runner. The stand-in runner
+replaces this process; with Darling it stays the parent of `darling shell`, to end the
+session's container processes on SIGTERM (session.py). Either way the command gets
+this process's stdio, so the protocol's bytes flow without a copy.
 """
 
 from __future__ import annotations

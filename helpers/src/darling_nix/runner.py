@@ -8,6 +8,7 @@ stand-in runner that tests use goes through the same code as the Darling one.
 from __future__ import annotations
 
 import os
+import sys
 
 # typing and pathlib stay out of this module: the gate imports it on every connection.
 TYPE_CHECKING = False
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 # Inside a Darling prefix the host's root is mounted here.
 SYSTEM_ROOT = "/Volumes/SystemRoot"
+# How long a command sent SIGTERM is given to end, its session's grace time included.
+STOP_WAIT_SECONDS = 10.0
+# Runs `DarlingRunner(PREFIX, DARLING).exec(ARGV)` from its command line (see command()).
+SESSION_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "session_entry.py")
 # Inside the prefix Nix lives in the default profile, as the official installer leaves it.
 PROFILE_BIN = "/nix/var/nix/profiles/default/bin"
 MACOS_PATH = f"{PROFILE_BIN}:/usr/bin:/bin:/usr/sbin:/sbin"
@@ -36,9 +41,13 @@ class Runner:
     def __init__(self, prefix: Prefix) -> None:
         self.prefix = os.fspath(prefix)
 
+    def direct_command(self, argv: Sequence[str]) -> list[str]:
+        """The host argv that runs ARGV inside the prefix, with nothing of ours around it."""
+        raise NotImplementedError
+
     def command(self, argv: Sequence[str]) -> list[str]:
         """The host argv that runs ARGV inside the prefix."""
-        raise NotImplementedError
+        return self.direct_command(argv)
 
     def environment(self) -> dict[str, str]:
         """The host environment for that argv."""
@@ -72,8 +81,27 @@ class Runner:
         import subprocess  # not at the top: the gate only execs, and starts on every connection
 
         self.start()
-        return subprocess.run(self.command(argv), env=self.environment(), input=input,
-                              stdin=stdin, capture_output=capture, timeout=timeout, check=check)
+        if input is not None:
+            stdin = subprocess.PIPE
+        output = subprocess.PIPE if capture else None
+        host_argv = self.command(argv)
+        with subprocess.Popen(host_argv, env=self.environment(), stdin=stdin, stdout=output,
+                              stderr=output) as process:
+            try:
+                stdout, stderr = process.communicate(input, timeout)
+            except subprocess.TimeoutExpired:
+                # SIGTERM, not subprocess.run's SIGKILL: a Darling session ends its container
+                # processes on SIGTERM (session.py), which a SIGKILL would leave running.
+                process.terminate()
+                try:
+                    process.communicate(timeout=STOP_WAIT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                raise
+        result = subprocess.CompletedProcess(host_argv, process.returncode, stdout, stderr)
+        if check:
+            result.check_returncode()
+        return result
 
 
 class DarlingRunner(Runner):
@@ -93,11 +121,24 @@ class DarlingRunner(Runner):
         super().__init__(prefix)
         self.darling = darling
 
-    def command(self, argv: Sequence[str]) -> list[str]:
+    def direct_command(self, argv: Sequence[str]) -> list[str]:
         return [self.darling, "shell", "/usr/bin/env", f"PATH={MACOS_PATH}", *argv]
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        # Through session_entry.py, which is exec() below in a process of its own: what the
+        # call starts inside the container ends with it (session.py says why it would not).
+        return [sys.executable, "-I", "-S", SESSION_ENTRY, self.darling, self.prefix, *argv]
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, "DPREFIX": self.prefix}
+
+    def exec(self, argv: Sequence[str]) -> NoReturn:
+        """Run ARGV as one session (session.py) and exit with its status. This process
+        stays its parent, to end it all on SIGTERM; stdio is passed on, never copied."""
+        from .session import supervise
+
+        self.start()
+        raise SystemExit(supervise(self.direct_command(argv), self.environment()))
 
     def create_prefix(self) -> None:
         # Darling lays out a prefix itself on first use; one made by hand would lack its tree.
@@ -153,9 +194,17 @@ class DarlingRunner(Runner):
             import subprocess
 
             self._forget_dead_server()
-            subprocess.run([self.darling, "shell", "/usr/bin/true"], env=self.environment(),
+            # An environment of its own: the container's launchd and shellspawn keep the one
+            # they start with and hand it to every later session (session.py needs that
+            # to carry no session mark; no caller's SSH_* variables belong in it either).
+            subprocess.run([self.darling, "shell", "/usr/bin/true"], env=self._start_environment(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
+
+    def _start_environment(self) -> dict[str, str]:
+        # darling needs HOME ("Cannot determine your home directory") to set up a prefix.
+        return {"DPREFIX": self.prefix, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": os.environ.get("HOME", "/")}
 
     def stop(self, timeout: float = 30.0) -> None:
         """`darling shutdown`, then wait until darlingserver is gone: shutdown only sends
@@ -219,7 +268,7 @@ class NamespaceRunner(Runner):
         self.unshare = find_program("unshare")
         self.mount = find_program("mount")
 
-    def command(self, argv: Sequence[str]) -> list[str]:
+    def direct_command(self, argv: Sequence[str]) -> list[str]:
         namespaces = ["--mount"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--mount"]
         return [self.unshare, *namespaces, "--propagation", "private", "/bin/sh", "-c",
                 _STANDIN_SCRIPT, "darling-nix-standin", self.mount, self.prefix, *argv]

@@ -81,9 +81,10 @@ def _first_call_through_a_pipe(runner: DarlingRunner, *, detached_start: bool) -
     """What reading a first call's stdout to EOF gives (None: no EOF within 15 s)."""
     runner.stop()
     assert not runner.running()
-    if detached_start:
-        runner.start()  # what run() and exec() do first
-    process = subprocess.Popen(runner.command(["/bin/sh", "-c", "echo hello"]),
+    argv = ["/bin/sh", "-c", "echo hello"]
+    # The runner's own command starts the container detached (session_entry.py's exec()).
+    host_argv = runner.command(argv) if detached_start else runner.direct_command(argv)
+    process = subprocess.Popen(host_argv,
                                env=runner.environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:

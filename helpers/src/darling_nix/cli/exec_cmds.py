@@ -16,10 +16,11 @@ def exec_command(
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Run a command inside the prefix with the prefix's Nix profile on PATH. stdin, stdout
-    and stderr pass straight through and its exit status is ours: this process is replaced,
-    nothing is buffered."""
+    and stderr pass straight through, nothing is buffered, and its exit status is ours. With
+    the Darling runner, SIGTERM ends the command and everything it started in the container
+    (SIGKILL 3 s later if it ignores SIGTERM)."""
     runner = runner_for(load(config))
     try:
         runner.exec(argv)
     except OSError as error:
-        fail(f"cannot start the runner ({runner.command(argv)[0]}): {error.strerror}")
+        fail(f"cannot start the runner ({runner.direct_command(argv)[0]}): {error.strerror}")
