@@ -24,6 +24,7 @@ FILES = nix_files()
 
 def test_the_nix_files_are_found() -> None:
     for expected in ("flake.nix", "modules/darling.nix", "modules/darling-builder.nix",
+                     "modules/darling-builder/options.nix", "modules/darling-builder/service.nix",
                      "templates/darling-builder/flake.nix", "tests/nix/nixos-surface.nix"):
         assert expected in FILES
 
