@@ -19,7 +19,7 @@ import sys
 import syslog
 import time
 
-from . import defaults
+from . import defaults, gate_args
 from .runner import Runner, make_runner
 from .space import make_room
 
@@ -56,11 +56,9 @@ def _absolute(key: str, value: object) -> str:
     return value
 
 
-# What each setting is called in the config file and on the ForceCommand line.
+# What each setting is called in the config file (on the ForceCommand line: gate_args).
 _CONFIG_KEYS = {"kind": "runner.kind", "darling": "runner.darling_command",
                 "state_dir": "state_dir", "prefix": "prefix", "min_free": "nix.settings.min-free"}
-_ARGUMENTS = {"kind": "--runner", "darling": "--darling", "state_dir": "--state-dir",
-              "prefix": "--prefix", "min_free": "--min-free"}
 
 Settings = tuple[Runner, str, int]  # the runner, the state directory, min-free in bytes
 
@@ -171,12 +169,10 @@ def settings_from_argv(argv: list[str]) -> Settings:
         return read_settings(argv[1])
     if not argv:
         return read_settings(defaults.CONFIG_FILE)
-    names = argv[0::2]
-    if len(argv) % 2 or len(set(names)) != len(names) or not set(names) <= set(_ARGUMENTS.values()):
+    values = gate_args.read(argv)
+    if values is None:
         raise GateUsageError(f"unexpected arguments {argv!r}")
-    setting = {flag: key for key, flag in _ARGUMENTS.items()}
-    return _settings({setting[flag]: value for flag, value in zip(names, argv[1::2],
-                                                                  strict=True)}, _ARGUMENTS)
+    return _settings(dict(values), gate_args.FLAGS)
 
 
 def main(argv: list[str]) -> int:

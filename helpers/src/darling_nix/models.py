@@ -402,11 +402,13 @@ class BuilderConfig:
         entry = Path(__file__).with_name("gate_entry.py")
         check_path("(this Python)", sys.executable)
         check_path("(the gate's entry)", str(entry))
-        settings = f"--runner {self.runner.kind} --prefix {self.prefix_path} " \
-                   f"--state-dir {self.state_dir} --min-free {self.min_free}"
+        from .gate_args import written
+
+        values: dict[str, object] = {"kind": self.runner.kind, "prefix": self.prefix_path,
+                                     "state_dir": self.state_dir, "min_free": self.min_free}
         if self.runner.kind == "darling":
-            settings += f" --darling {self.runner.darling_command}"
-        return f"{sys.executable} -I -S {entry} {settings}"
+            values["darling"] = self.runner.darling_command
+        return f"{sys.executable} -I -S {entry} {written(values)}"
 
 
 def check_relations(config: BuilderConfig) -> None:
