@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import alternate, median_ms, require_root, timed
-from darling_nix import darlingbuild
 from darling_nix.cli.darling_cmds import shared_source
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling import build as darling_build
+from darling_nix.darling.cache import default_cache
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.removal import remove_tree
 from darling_nix.runner import DarlingRunner, NamespaceRunner, Runner
 
@@ -26,13 +27,13 @@ STREAM_MIB = 64
 INNER_SPAWNS = 20
 
 
-def install() -> darlingbuild.Installed:
+def install() -> darling_build.Installed:
     source = shared_source()
     if source is None:
         sys.exit("no Darling source tarball at ../shared/darling; see docs/building-darling.md")
-    plan = darlingbuild.plan(source, cache=darlingbuild.default_cache(), variant="patched",
+    plan = darling_build.plan(source, cache=default_cache(), variant="patched",
                              upstream_dir=source.parent / "upstream")
-    installed, _ = darlingbuild.build(plan, say=lambda m: print(f"  setup: {m}", file=sys.stderr))
+    installed, _ = darling_build.build_darling(plan, say=lambda m: print(f"  setup: {m}", file=sys.stderr))
     return installed
 
 
@@ -50,7 +51,7 @@ def main() -> None:
     installed = install()
     work = Path(tempfile.mkdtemp(prefix="darling-bench-", dir="/var/tmp"))
     try:
-        cat = DarwinToolchain.for_install(installed).build([CAT_SOURCE], work / "cat")
+        cat = DarwinCompiler.for_install(installed).build([CAT_SOURCE], work / "cat")
         darling = DarlingRunner(work / "prefix", installed.darling)
         darling.create_prefix()
         (work / "standin" / "nix").mkdir(parents=True)

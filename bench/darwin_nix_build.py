@@ -19,21 +19,23 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from _common import alternate, builder, median_ms, require_root
-from darling_nix import deps, nixdarwin, toolchain
-from darling_nix.darlingbuild import Installed, default_cache
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling import deps, toolchain
+from darling_nix.darling import nix as nix_tarball
+from darling_nix.darling.build import Installed
+from darling_nix.darling.cache import default_cache
+from darling_nix.darling.compiler import DarwinCompiler
 from remote_breakdown import PHASES, phases, probed_sshd, ssh_probe
 
 
-def darwin_nix(installed: Installed) -> nixdarwin.NixTarball:
+def darwin_nix(installed: Installed) -> nix_tarball.NixTarball:
     """The cached darwin Nix of the current recipe (the benchmark does not build it)."""
     cache = default_cache()
-    compilers = DarwinToolchain.for_install(installed)
+    compilers = DarwinCompiler.for_install(installed)
     cross, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
                               compilers)
-    recipe = nixdarwin.recipe()
-    built = [deps.build(name, cross, cache, say=print) for name in deps.strings(recipe, "needs")]
-    found = nixdarwin.read_manifest(cache / "nix" / nixdarwin.build_key(recipe, cross, built))
+    recipe = nix_tarball.recipe()
+    built = [deps.build_dep(name, cross, cache, say=print) for name in deps.strings(recipe, "needs")]
+    found = nix_tarball.read_manifest(cache / "nix" / nix_tarball.build_key(recipe, cross, built))
     if found is None:
         sys.exit("no darwin Nix in the cache: run `darling-nix darling nix` first")
     return found

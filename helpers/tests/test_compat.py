@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from darling_nix import compat
 from darling_nix.cli import app
-from darling_nix.darlingbuild import sha256_file
+from darling_nix.darling.cache import sha256_file
 
 SUITE = compat.load()
 

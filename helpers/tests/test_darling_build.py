@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sentinel import assert_refused, snapshot
 
-from darling_nix import darlingbuild
+from darling_nix.darling import build as darling_build
 
 REAL_PKGS = Path(__file__).resolve().parents[2] / "pkgs" / "darling"
 
@@ -44,13 +44,13 @@ def fake_tree(root: Path) -> Path:
     (src / "src" / "external" / "xnu").mkdir(parents=True)
     (src / "src" / "external" / "bootstrap_cmds" / "migcom.tproj").mkdir(parents=True)
     (src / "src" / "external" / "bootstrap_cmds" / "migcom.tproj" / "mig.sh").write_text("#!/bin/sh\n")
-    (src / darlingbuild.SDK).mkdir(parents=True)
+    (src / darling_build.SDK).mkdir(parents=True)
     (src / "CMakeLists.txt").write_text(TOP_CMAKE)
     (src / "src" / "CMakeLists.txt").write_text("# core\n")
     (src / "src" / "external" / "xnu" / "marker").write_text("unpatched\n")
     for part in ("include", "src"):  # Darling's libc++, which the install carries
-        (src / darlingbuild.LIBCXX / part).mkdir(parents=True)
-        (src / darlingbuild.LIBCXX / part / "stand-in").write_text(part)
+        (src / darling_build.LIBCXX / part).mkdir(parents=True)
+        (src / darling_build.LIBCXX / part / "stand-in").write_text(part)
     (src / "darling").write_text("#!/bin/sh\necho fake darling\n")
     (src / "src" / "external" / "file_cmds").mkdir()  # an empty submodule, as git archive leaves it
     tarball = root / "darling-fake-src.tar.xz"
@@ -105,7 +105,7 @@ def assert_build_refused(res: subprocess.CompletedProcess[str], *words: str) -> 
 
 @pytest.fixture
 def tools() -> None:
-    missing = [t for t in darlingbuild.TOOLS if t != "clang" and shutil.which(t) is None]
+    missing = [t for t in darling_build.TOOLS if t != "clang" and shutil.which(t) is None]
     if missing:
         pytest.skip(f"needs {' '.join(missing)} (scripts/setup installs them)")
 
@@ -222,8 +222,8 @@ def test_pkgs_without_the_shared_scripts_is_refused(tmp_path: Path, cli, tools) 
 
 
 def test_upstream_patch_without_a_local_copy_says_where_to_get_it(tmp_path: Path) -> None:
-    with pytest.raises(darlingbuild.BuildInputError, match=r"--upstream-patches.*f46eb721-mig-fix\.patch"):
-        darlingbuild.read_series(REAL_PKGS, None, "patched")
+    with pytest.raises(darling_build.BuildInputError, match=r"--upstream-patches.*f46eb721-mig-fix\.patch"):
+        darling_build.read_series(REAL_PKGS, None, "patched")
 
 
 def test_series_variants(tmp_path: Path) -> None:
@@ -233,8 +233,8 @@ def test_series_variants(tmp_path: Path) -> None:
     for entry in series["patches"]:
         if "localName" in entry:
             (upstream / entry["localName"]).write_text("stand-in\n")
-    full = darlingbuild.read_series(REAL_PKGS, upstream, "patched")
-    control = darlingbuild.read_series(REAL_PKGS, upstream, "control")
+    full = darling_build.read_series(REAL_PKGS, upstream, "patched")
+    control = darling_build.read_series(REAL_PKGS, upstream, "control")
     assert [p.name for p in full] == [e["name"] for e in series["patches"]]
     kinds = {e["name"]: e.get("kind") for e in series["patches"]}
     assert [p for p in full if kinds[p.name] != "fix"] == list(control)
@@ -252,11 +252,11 @@ def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:
     (repo / "f").write_text("x")
     subprocess.run([*git, "add", "f"], check=True)
     subprocess.run([*git, "commit", "-qm", "x"], check=True)
-    head = darlingbuild._source_id(repo, tmp_path)
+    head = darling_build._source_id(repo, tmp_path)
     assert head.startswith("git:")
     (repo / "f").write_text("changed")
-    with pytest.raises(darlingbuild.BuildInputError, match="local changes"):
-        darlingbuild._source_id(repo, tmp_path)
+    with pytest.raises(darling_build.BuildInputError, match="local changes"):
+        darling_build._source_id(repo, tmp_path)
 
 
 def test_cache_that_is_a_file_is_refused(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from darling_nix import deps, sources
 from darling_nix.cli import app, darling_cmds
-from darling_nix.toolchain import Toolchain
+from darling_nix.darling import deps, sources
+from darling_nix.darling.toolchain import CrossToolchain
 
 Recipes = dict[str, dict[str, object]]
 UsePinned = Callable[[Recipes], None]
@@ -30,9 +30,9 @@ GOOD: Recipes = {
 }
 
 
-def fake_toolchain(tmp_path: Path) -> Toolchain:
+def fake_toolchain(tmp_path: Path) -> CrossToolchain:
     tools = {name: f"/fake/bin/{name}" for name in ("cc", "cxx", "ar", "ranlib", "ld", "nm", "strip")}
-    return Toolchain(key="fakekey", install_key="fakeinstall", root=str(tmp_path / "tc"),
+    return CrossToolchain(key="fakekey", install_key="fakeinstall", root=str(tmp_path / "tc"),
                      target="x86_64-apple-darwin20", **tools, cmake_toolchain="/fake/darwin.cmake",
                      meson_cross="/fake/darwin.ini", autotools_env="/fake/autotools.env",
                      syslibroot="/fake/syslibroot", made_at="now")
@@ -93,7 +93,7 @@ def test_a_malformed_recipe_is_named_before_anything_is_built(
         use_pinned: UsePinned, tmp_path: Path, recipes: Recipes, expected: str) -> None:
     use_pinned(recipes)
     with pytest.raises(deps.DepInputError) as raised:
-        deps.build("curl", fake_toolchain(tmp_path), tmp_path / "cache", print)
+        deps.build_dep("curl", fake_toolchain(tmp_path), tmp_path / "cache", print)
     assert str(raised.value).startswith(f"data/darwin-deps.json: {expected}")
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "cache").exists()
@@ -104,10 +104,10 @@ def test_a_cycle_in_after_is_named_not_recursed_into(use_pinned: UsePinned, tmp_
     recipes["ssl"] = {**recipes["zlib"], "after": ["ssl"]}
     use_pinned(recipes)
     with pytest.raises(deps.DepInputError, match=r"zlib: after: a cycle, zlib -> curl -> zlib$"):
-        deps.build("curl", fake_toolchain(tmp_path), tmp_path / "cache", print)
+        deps.build_dep("curl", fake_toolchain(tmp_path), tmp_path / "cache", print)
     use_pinned({"ssl": recipes["ssl"]})
     with pytest.raises(deps.DepInputError, match=r"ssl: after: a cycle, ssl -> ssl$"):
-        deps.build("ssl", fake_toolchain(tmp_path), tmp_path / "cache", print)
+        deps.build_dep("ssl", fake_toolchain(tmp_path), tmp_path / "cache", print)
 
 
 def test_an_unknown_only_is_named_before_the_toolchain_is_made(
@@ -185,7 +185,7 @@ def test_a_tarball_without_one_top_directory_is_named(
     use_pinned({"zlib": GOOD["zlib"]})
     use_tarball(members)
     with pytest.raises(deps.DepInputError, match=r"fake\.orig\.tar\.gz: does not unpack to one dir"):
-        deps.build("zlib", fake_toolchain(tmp_path), tmp_path / "cache", print)
+        deps.build_dep("zlib", fake_toolchain(tmp_path), tmp_path / "cache", print)
 
 
 def test_a_top_directory_that_is_a_link_is_not_built_in(
@@ -199,7 +199,7 @@ def test_a_top_directory_that_is_a_link_is_not_built_in(
     monkeypatch.setattr(sources, "fetch", lambda source, cache: tarball)
     use_pinned(broken("zlib", commands=[["touch", "built-here"]]))
     with pytest.raises(deps.DepInputError, match="does not unpack to one directory"):
-        deps.build("zlib", fake_toolchain(tmp_path), tmp_path / "cache", print)
+        deps.build_dep("zlib", fake_toolchain(tmp_path), tmp_path / "cache", print)
     assert not (tmp_path / "elsewhere" / "built-here").exists()
 
 
@@ -215,7 +215,7 @@ def install(*words: str) -> list[list[str]]:
 def test_every_placeholder_is_filled_in(use_pinned: UsePinned, use_tarball: Any, tmp_path: Path) -> None:
     use_pinned(broken("zlib", commands=install("include/", "include/zlib.h")))
     use_tarball({"zlib-1.0/Makefile": ""})
-    built = deps.build("zlib", fake_toolchain(tmp_path), tmp_path / "cache", print)
+    built = deps.build_dep("zlib", fake_toolchain(tmp_path), tmp_path / "cache", print)
     header = Path(built.sysroot) / "include" / "zlib.h"
     assert header.read_text().startswith("/fake/bin/cc /fake/bin/cxx /fake/bin/ar /fake/bin/ranlib -j")
 
@@ -228,13 +228,13 @@ def test_a_failed_merge_leaves_no_stamp_vouching_for_the_sysroot(
     use_tarball({"zlib-1.0/Makefile": ""})
     v1 = broken("zlib", commands=install("include/", "include/zlib.h"))
     use_pinned(v1)
-    first = deps.build("zlib", toolchain, cache, print)
+    first = deps.build_dep("zlib", toolchain, cache, print)
     stamp = Path(first.sysroot) / ".deps" / "zlib.json"
     assert stamp.is_file()
     use_pinned(broken("zlib", commands=install("lib/libz.a", "include"), version="2.0"))
     with pytest.raises(deps.DepBuildFailed, match="cp failed"):
-        deps.build("zlib", toolchain, cache, print)
+        deps.build_dep("zlib", toolchain, cache, print)
     assert (Path(first.sysroot) / "lib" / "libz.a").exists()  # half of v2 is in
     assert not stamp.exists()
     use_pinned(v1)
-    assert deps.build("zlib", toolchain, cache, print).built_now
+    assert deps.build_dep("zlib", toolchain, cache, print).built_now

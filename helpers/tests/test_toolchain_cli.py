@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from darling_nix import sources
+from darling_nix.darling import sources
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -38,7 +38,7 @@ def test_every_pinned_source_names_its_debian_package_and_hash() -> None:
 def test_debian_mirror_is_the_hosts_own(tmp_path: Path) -> None:
     """The sources come from the Debian archive the host's apt already uses (one-line or
     deb822 entries), never -security nor another vendor's archive."""
-    from darling_nix.sources import SourceUnavailable, debian_mirror
+    from darling_nix.darling.sources import SourceUnavailable, debian_mirror
 
     listed = tmp_path / "sources.list"
     listed.write_text("# a comment\ndeb [arch=amd64] http://mirror.example/other stable main\n"
@@ -62,7 +62,7 @@ def test_debian_mirror_is_the_hosts_own(tmp_path: Path) -> None:
 
 def test_a_build_step_that_cannot_start_is_a_failed_step(tmp_path: Path) -> None:
     """A tarball without the configure its recipe expects: the step fails, naming the program."""
-    from darling_nix import deps
+    from darling_nix.darling import deps
 
     with pytest.raises(deps.DepBuildFailed, match=r"cannot run \./configure: No such file"):
         deps.run(["./configure"], tmp_path / "log", cwd=tmp_path)

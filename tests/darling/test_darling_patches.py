@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from darling_nix.cli.darling_cmds import shared_source
-from darling_nix.darlingbuild import tools_tarball
+from darling_nix.darling.build import tools_tarball
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "pkgs" / "darling"

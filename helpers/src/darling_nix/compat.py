@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from .compat_checks import CHECKS
-from .darlingbuild import sha256_file
+from .darling.cache import Layout, sha256_file
 from .removal import remove_tree
 from .runner import DarlingRunner, path_inside
 from .triage import Triage
@@ -151,7 +151,7 @@ def registry_download(program: Program, directory: Path) -> None:
 
 
 def archive_dir(program: Program, cache: Path) -> Path:
-    return cache / "compat" / program.sha256
+    return Layout(cache).compat / program.sha256
 
 
 def fetch(program: Program, cache: Path, download: Download = registry_download) -> Path:

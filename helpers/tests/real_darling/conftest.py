@@ -25,9 +25,11 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests" / "shims"))
 
 from darling_support import darling_missing, new_prefix
 
-from darling_nix import deps, nixdarwin, sources, toolchain
-from darling_nix.darlingbuild import Installed, default_cache
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling import deps, sources, toolchain
+from darling_nix.darling import nix as nix_tarball
+from darling_nix.darling.build import Installed
+from darling_nix.darling.cache import default_cache
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.runner import DarlingRunner
 
 
@@ -59,8 +61,8 @@ def darling_control(request: pytest.FixtureRequest) -> Installed:
 
 
 @pytest.fixture(scope="session")
-def darwin_cc(darling_install: Installed) -> DarwinToolchain:
-    return DarwinToolchain.for_install(darling_install)
+def darwin_cc(darling_install: Installed) -> DarwinCompiler:
+    return DarwinCompiler.for_install(darling_install)
 
 
 @pytest.fixture(scope="session")
@@ -132,22 +134,22 @@ def zig(compat_program: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def darwin_nix(darling_install: Installed, darwin_cc: DarwinToolchain) -> nixdarwin.NixTarball:
+def darwin_nix(darling_install: Installed, darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:
     cache = default_cache()
     cross, _ = toolchain.make(darling_install, toolchain.default_root(cache, darling_install, darwin_cc),
                               darwin_cc)
-    recipe = nixdarwin.recipe()
+    recipe = nix_tarball.recipe()
     try:
-        built = [deps.build(name, cross, cache, say=lambda message: None)
+        built = [deps.build_dep(name, cross, cache, say=lambda message: None)
                  for name in deps.strings(recipe, "needs")]
     except (sources.SourceHashMismatch, deps.DepInputError) as error:
         pytest.fail(f"Nix's dependencies are pinned wrong: {error}")  # a bug here, not the host
     except sources.SourceUnavailable as error:
         pytest.skip(f"Nix's dependencies cannot be fetched here: {error}")
-    found = nixdarwin.read_manifest(cache / "nix" / nixdarwin.build_key(recipe, cross, built))
+    found = nix_tarball.read_manifest(cache / "nix" / nix_tarball.build_key(recipe, cross, built))
     if found is not None:
         return found
     if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
         pytest.skip("no darwin Nix for these inputs in the cache: `darling-nix darling nix` builds "
                     "it (about 11 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
-    return nixdarwin.build(cross, cache, say=lambda message: None)
+    return nix_tarball.build_nix(cross, cache, say=lambda message: None)

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from darling_nix.cli.darling_cmds import shared_source
-from darling_nix.darlingbuild import TOOLS, Installed
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling.build import TOOLS, Installed
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.removal import remove_tree
 from darling_nix.runner import DarlingRunner
 
@@ -42,7 +42,7 @@ def missing_programs(installed: Installed, names: Iterable[str]) -> list[str]:
             if not any((template / directory / name).exists() for directory in PROGRAM_DIRS)]
 
 
-def build_probe(toolchain: DarwinToolchain, name: str, out_dir: Path) -> Path:
+def build_probe(toolchain: DarwinCompiler, name: str, out_dir: Path) -> Path:
     """HERE/NAME.c compiled as a Mach-O program OUT_DIR/NAME."""
     return toolchain.build([HERE / f"{name}.c"], out_dir / name,
                            cflags=["-Wall", "-Werror", "-Wno-nullability-completeness"])

@@ -18,8 +18,8 @@ from darling_support import build_probe, darling_runner_settings
 from hostile import REFUSED_TEMPLATES, attack, short_id
 
 from darling_nix import loopback
-from darling_nix.darlingbuild import Installed
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling.build import Installed
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.models import BuilderConfig
 from darling_nix.runner import DarlingRunner, Runner, path_inside
 from darling_nix.sshd import SSHD
@@ -48,7 +48,7 @@ def install_serve_standin(program: Path) -> loopback.NixInstaller:
 
 
 @pytest.fixture(scope="module")
-def darling_builder(darling_install: Installed, darwin_cc: DarwinToolchain,
+def darling_builder(darling_install: Installed, darwin_cc: DarwinCompiler,
                     darwin_bin: Path) -> Iterator[loopback.LoopbackBuilder]:
     """A loopback builder with the Darling runner and its sshd running."""
     for program in (SSHD, shutil.which("ssh-keygen")):

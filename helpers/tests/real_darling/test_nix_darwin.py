@@ -27,8 +27,9 @@ from darling_support import (
 )
 from test_tools_darling import TOOLS, probe_results
 
-from darling_nix import loopback, nixdarwin, nixinstall
-from darling_nix.darlingbuild import Installed
+from darling_nix import loopback, nixinstall
+from darling_nix.darling import nix as nix_tarball
+from darling_nix.darling.build import Installed
 from darling_nix.hostnix import remote_build, write_probe_expression
 from darling_nix.runner import DarlingRunner, path_inside
 from darling_nix.sshd import SSHD
@@ -36,7 +37,7 @@ from darling_nix.sshd import SSHD
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def darwin_builder(darling_install: Installed, darwin_nix: nixdarwin.NixTarball,
+def darwin_builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarball,
                    nix_settings: dict[str, object] | None = None
                    ) -> Iterator[loopback.LoopbackBuilder]:
     """A loopback builder with the Darling runner, Nix installed from the darwin tarball,
@@ -58,7 +59,7 @@ def darwin_builder(darling_install: Installed, darwin_nix: nixdarwin.NixTarball,
 
 @pytest.fixture(scope="module")
 def nix_builder(darling_install: Installed,
-                darwin_nix: nixdarwin.NixTarball) -> Iterator[loopback.LoopbackBuilder]:
+                darwin_nix: nix_tarball.NixTarball) -> Iterator[loopback.LoopbackBuilder]:
     yield from darwin_builder(darling_install, darwin_nix)
 
 
@@ -69,7 +70,7 @@ def in_prefix(builder: loopback.LoopbackBuilder, darling_install: Installed,
 
 
 def test_install_nix_took_the_tarball_unchanged(nix_builder: loopback.LoopbackBuilder,
-                                                darwin_nix: nixdarwin.NixTarball) -> None:
+                                                darwin_nix: nix_tarball.NixTarball) -> None:
     prefix = nix_builder.config.prefix_path
     marker = (prefix / nixinstall.MARKER).read_text()
     assert marker == f"{darwin_nix.sha256} {darwin_nix.store_path}\n"
@@ -90,7 +91,7 @@ def test_nix_answers_inside_darling(nix_builder: loopback.LoopbackBuilder, darli
 
 def test_the_store_verifies_inside_darling(nix_builder: loopback.LoopbackBuilder,
                                            darling_install: Installed,
-                                           darwin_nix: nixdarwin.NixTarball) -> None:
+                                           darwin_nix: nix_tarball.NixTarball) -> None:
     result = in_prefix(nix_builder, darling_install, "nix-store", "--verify", "--check-contents")
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     listed = in_prefix(nix_builder, darling_install, "nix-store", "--query", "--requisites",

@@ -15,7 +15,7 @@ import pytest
 from darling_support import REGRESS
 from macho_layout import unround_data_segment
 
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.runner import DarlingRunner, path_inside
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -29,7 +29,7 @@ EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 
 
 @pytest.fixture(scope="session")
-def regress_programs(darwin_cc: DarwinToolchain, darwin_bin: Path) -> dict[str, Path]:
+def regress_programs(darwin_cc: DarwinCompiler, darwin_bin: Path) -> dict[str, Path]:
     programs = {name: darwin_cc.build([REGRESS / f"{name}.c"], darwin_bin / name, cflags=[
         f"-I{REGRESS}", "-Wall", "-Werror", "-Wno-nullability-completeness", "-Wno-availability",
         *EXTRA_FLAGS.get(name, [])]) for name in CHECKS}

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.runner import DarlingRunner, path_inside
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def darwin_cat(darwin_cc: DarwinToolchain, darwin_bin: Path) -> str:
+def darwin_cat(darwin_cc: DarwinCompiler, darwin_bin: Path) -> str:
     return path_inside(darwin_cc.build([HERE / "darwin_cat.c"], darwin_bin / "cat", cflags=["-Werror"]))
 
 

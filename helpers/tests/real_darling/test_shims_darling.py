@@ -18,8 +18,8 @@ from darling_support import build_probe, darling_config, missing_programs
 from installer_calls import FIRST_UID, GID, GROUP, install
 from shim_support import ACCOUNT_SHIMS, SHIMS, TOOLS
 
-from darling_nix.darlingbuild import Installed
-from darling_nix.darwincc import DarwinToolchain
+from darling_nix.darling.build import Installed
+from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.runner import DarlingRunner, path_inside
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
@@ -55,7 +55,7 @@ def initialised(darling_install: Installed, cli: CliRunner) -> Iterator[Initiali
 
 
 @pytest.fixture(scope="module")
-def probe(darwin_cc: DarwinToolchain, darwin_bin: Path) -> str:
+def probe(darwin_cc: DarwinCompiler, darwin_bin: Path) -> str:
     return path_inside(build_probe(darwin_cc, "accounts_probe", darwin_bin))
 
 

@@ -22,13 +22,14 @@ from leftovers import (
 )
 from test_nix_darwin import darwin_builder
 
-from darling_nix import loopback, nixdarwin
-from darling_nix.darlingbuild import Installed
+from darling_nix import loopback
+from darling_nix.darling import nix as nix_tarball
+from darling_nix.darling.build import Installed
 from darling_nix.hostnix import remote_build_command
 
 
 @pytest.fixture(scope="module")
-def limited_builder(darling_install: Installed, darwin_nix: nixdarwin.NixTarball
+def limited_builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarball
                     ) -> Iterator[loopback.LoopbackBuilder]:
     yield from darwin_builder(darling_install, darwin_nix, {"timeout": 10})
 
@@ -49,7 +50,7 @@ def test_a_spinning_darwin_build_ends_and_leaves_nothing(limited_builder: loopba
 
 
 @pytest.fixture(scope="module")
-def unlimited_builder(darling_install: Installed, darwin_nix: nixdarwin.NixTarball
+def unlimited_builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarball
                       ) -> Iterator[loopback.LoopbackBuilder]:
     yield from darwin_builder(darling_install, darwin_nix, {"timeout": 0, "max-silent-time": 0})
 

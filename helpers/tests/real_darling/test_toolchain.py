@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from darling_support import CXX17_RUNTIME_CHECKS, REGRESS
 
-from darling_nix import deps, sources, toolchain
-from darling_nix.darlingbuild import Installed, default_cache
-from darling_nix.darwincc import CompileError, DarwinToolchain
+from darling_nix.darling import deps, sources, toolchain
+from darling_nix.darling.build import Installed
+from darling_nix.darling.cache import default_cache, read_record
+from darling_nix.darling.compiler import CompileError, DarwinCompiler
 from darling_nix.runner import DarlingRunner, path_inside
 
 HERE = Path(__file__).resolve().parent
@@ -35,18 +36,18 @@ int main() { std::cout << greet() << ", zlib " << zlibVersion() << std::endl; }
 
 
 @pytest.fixture(scope="session")
-def cross(darling_install: Installed, darwin_cc: DarwinToolchain) -> toolchain.Toolchain:
+def cross(darling_install: Installed, darwin_cc: DarwinCompiler) -> toolchain.CrossToolchain:
     made, _ = toolchain.make(darling_install,
                              toolchain.default_root(default_cache(), darling_install, darwin_cc), darwin_cc)
     return made
 
 
 @pytest.fixture(scope="session")
-def sysroot(cross: toolchain.Toolchain) -> Path:
+def sysroot(cross: toolchain.CrossToolchain) -> Path:
     """Every dependency of darwin-deps.json built (cached by recipe: minutes cold, seconds warm)."""
     try:
         for name in sources.pinned():
-            deps.build(name, cross, default_cache(), say=lambda message: None)
+            deps.build_dep(name, cross, default_cache(), say=lambda message: None)
     except sources.SourceUnavailable as error:
         pytest.skip(f"the pinned sources cannot be fetched here: {error}")
     except deps.DepInputError as error:
@@ -73,7 +74,7 @@ def run_output(runner: DarlingRunner, program: Path) -> str:
     return result.stdout.decode()
 
 
-def test_cxx17_program_runs(cross: toolchain.Toolchain, darwin_bin: Path,
+def test_cxx17_program_runs(cross: toolchain.CrossToolchain, darwin_bin: Path,
                             darling_runner: DarlingRunner) -> None:
     program = darwin_bin / "cxx17"
     subprocess.run([cross.cxx, "-std=c++17", "-Wall", "-Werror", f"-I{REGRESS}",
@@ -82,14 +83,15 @@ def test_cxx17_program_runs(cross: toolchain.Toolchain, darwin_bin: Path,
     assert not failed and len(passed) == CXX17_RUNTIME_CHECKS, output
 
 
-def test_darlings_libcxx_has_no_filesystem(darwin_cc: DarwinToolchain, tmp_path: Path) -> None:
+def test_darlings_libcxx_has_no_filesystem(darwin_cc: DarwinCompiler, tmp_path: Path) -> None:
     """Why the toolchain carries lib/libc++fs.a: without it std::filesystem does not link."""
     with pytest.raises(CompileError, match=r"__fs10filesystem"):
         darwin_cc.build([HERE / "cxx17_runtime.cpp"], tmp_path / "cxx17", cxx=True,
                         cflags=["-std=c++17", f"-I{REGRESS}"])
 
 
-def test_c11_atomics_are_hidden_by_the_sdks_stdatomic(cross: toolchain.Toolchain, tmp_path: Path) -> None:
+def test_c11_atomics_are_hidden_by_the_sdks_stdatomic(cross: toolchain.CrossToolchain,
+                                                       tmp_path: Path) -> None:
     """A known gap, worked around in curl's recipe (ac_cv_header_stdatomic_h=no): Darling's SDK
     carries a copy of clang's <stdatomic.h> for its own build (-DDARLING) with clang's include
     guard, so clang's real header is skipped and atomic_int is unknown. Apple's SDKs have no
@@ -102,7 +104,8 @@ def test_c11_atomics_are_hidden_by_the_sdks_stdatomic(cross: toolchain.Toolchain
 
 
 @pytest.mark.parametrize("form", ["compile then link", "compile and link", "dylib"])
-def test_wrappers_take_every_invocation_form(cross: toolchain.Toolchain, tmp_path: Path, form: str) -> None:
+def test_wrappers_take_every_invocation_form(cross: toolchain.CrossToolchain, tmp_path: Path,
+                                             form: str) -> None:
     (tmp_path / "greet.c").write_text(TINY_C)
     (tmp_path / "main.c").write_text('const char *greet(void);\nint main(void) { return !greet(); }\n')
     # -Werror: a link must not warn about compile flags, nor (-Wextra) about how ld is named
@@ -121,7 +124,7 @@ def test_wrappers_take_every_invocation_form(cross: toolchain.Toolchain, tmp_pat
     assert kind.startswith("Mach-O 64-bit x86_64 executable"), kind
 
 
-def test_cmake_toolchain_file(cross: toolchain.Toolchain, tmp_path: Path, darwin_bin: Path,
+def test_cmake_toolchain_file(cross: toolchain.CrossToolchain, tmp_path: Path, darwin_bin: Path,
                               darling_runner: DarlingRunner) -> None:
     tiny_project(tmp_path, "CMakeLists.txt",
         "cmake_minimum_required(VERSION 3.16)\nproject(tiny C CXX)\nadd_library(greet STATIC greet.c)\n"
@@ -136,7 +139,7 @@ def test_cmake_toolchain_file(cross: toolchain.Toolchain, tmp_path: Path, darwin
     assert run_output(darling_runner, build / "hello").startswith("hello from a static library, zlib 1.")
 
 
-def test_meson_cross_file(cross: toolchain.Toolchain, tmp_path: Path, darwin_bin: Path,
+def test_meson_cross_file(cross: toolchain.CrossToolchain, tmp_path: Path, darwin_bin: Path,
                           darling_runner: DarlingRunner) -> None:
     meson = shutil.which("meson", path=str(Path(sys.executable).parent)) or shutil.which("meson")
     if meson is None:
@@ -153,7 +156,7 @@ def test_meson_cross_file(cross: toolchain.Toolchain, tmp_path: Path, darwin_bin
     assert run_output(darling_runner, build / "hello").startswith("hello from a static library, zlib 1.")
 
 
-def test_nix_store_calls_behave_as_on_macos(cross: toolchain.Toolchain, sysroot: Path, darwin_bin: Path,
+def test_nix_store_calls_behave_as_on_macos(cross: toolchain.CrossToolchain, sysroot: Path, darwin_bin: Path,
                                             darling_runner: DarlingRunner) -> None:
     """sqlite3 here was cross-built by its own autotools configure --host (the autotools check)."""
     program = darwin_bin / "nix_store_calls"
@@ -164,7 +167,7 @@ def test_nix_store_calls_behave_as_on_macos(cross: toolchain.Toolchain, sysroot:
     assert failed == KNOWN_GAPS and len(passed) == 21, output
 
 
-def test_dependencies_round_trip(cross: toolchain.Toolchain, sysroot: Path, darwin_bin: Path,
+def test_dependencies_round_trip(cross: toolchain.CrossToolchain, sysroot: Path, darwin_bin: Path,
                                  darling_runner: DarlingRunner) -> None:
     # sqlite3 has its own program; googletest is for Nix's unit tests (and brings a main)
     libs = [lib for name, recipe in sources.pinned().items() if name not in ("sqlite3", "googletest")
@@ -178,7 +181,7 @@ def test_dependencies_round_trip(cross: toolchain.Toolchain, sysroot: Path, darw
     assert not failed and len(passed) == 10, output
 
 
-def test_an_unknown_dependency_is_named(cross: toolchain.Toolchain, cli: CliRunner) -> None:
+def test_an_unknown_dependency_is_named(cross: toolchain.CrossToolchain, cli: CliRunner) -> None:
     result = cli("darling", "deps", "--only", "nosuch")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "unknown dependency 'nosuch'" in result.stderr
@@ -211,7 +214,7 @@ def test_an_out_that_is_not_a_toolchain_directory_is_one_line(cli: CliRunner, da
 
 
 def test_another_keys_toolchain_with_foreign_files_is_not_replaced(
-        cross: toolchain.Toolchain, cli: CliRunner, darling_install: Installed, tmp_path: Path) -> None:
+        cross: toolchain.CrossToolchain, cli: CliRunner, darling_install: Installed, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(Path(cross.root), out, symlinks=True)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -229,4 +232,4 @@ def test_a_stamp_that_is_not_one_means_build_again(tmp_path: Path, stamp: str) -
         path.mkdir()
     else:
         path.write_text(stamp)
-    assert deps.read_record(deps.Built, path) is None
+    assert read_record(deps.Built, path) is None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from darling_support import HERE, PROGRAM_DIRS
 
-from darling_nix.darlingbuild import Installed
+from darling_nix.darling.build import Installed
 from darling_nix.runner import DarlingRunner, path_inside
 
 PROBE = HERE / "tools_probe.sh"

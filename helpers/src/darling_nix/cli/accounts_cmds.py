@@ -16,8 +16,8 @@ from ..prefix import etc_dir
 from ..runner import Runner, runner_for
 from .common import DEFAULT_CONFIG, EXIT_FAILED, EXIT_USAGE, JsonOption, fail, load, print_json
 
-app = typer.Typer(help="List and edit the prefix's users and groups (passwd, master.passwd, "
-                       "group under <prefix>/private/etc).", no_args_is_help=True)
+HELP = ("List and edit the prefix's users and groups (passwd, master.passwd, group under "
+        "<prefix>/private/etc).")
 
 
 @dataclass
@@ -30,7 +30,6 @@ opener: dict[str, Callable[[], _Selected]] = {}
 T = TypeVar("T")
 
 
-@app.callback()
 def select(
     config: Annotated[Path, typer.Option("--config", "-c", help="Builder config; its prefix "
                                          "is used.")] = DEFAULT_CONFIG,
@@ -75,7 +74,6 @@ def _run(operation: str, call: Callable[[], T], *, writes: bool = True) -> T:
         fail(f"{operation}: {error}", EXIT_USAGE)
 
 
-@app.command("list")
 def list_(json: JsonOption = False) -> None:
     """List users and groups."""
     accounts = _accounts()
@@ -90,7 +88,6 @@ def list_(json: JsonOption = False) -> None:
         typer.echo(f"group {g.name:20} gid={g.gid} members={','.join(g.members)}")
 
 
-@app.command("add-user")
 def add_user(
     name: str,
     uid: Annotated[int, typer.Option(help="User id.")],
@@ -105,28 +102,24 @@ def add_user(
     _apply(changed, f"added user {name}", f"user {name} already present")
 
 
-@app.command("remove-user")
 def remove_user(name: str) -> None:
     """Remove a user and its group memberships (no change when absent)."""
     changed = _run(f"remove user {name}", lambda: _accounts().remove_user(name))
     _apply(changed, f"removed user {name}", f"no user {name}")
 
 
-@app.command("add-group")
 def add_group(name: str, gid: Annotated[int, typer.Option(help="Group id.")]) -> None:
     """Add a group (no change when the same entry exists)."""
     changed = _run(f"add group {name}", lambda: _accounts().add_group(Group(name, gid)))
     _apply(changed, f"added group {name}", f"group {name} already present")
 
 
-@app.command("remove-group")
 def remove_group(name: str) -> None:
     """Remove a group (no change when absent)."""
     changed = _run(f"remove group {name}", lambda: _accounts().remove_group(name))
     _apply(changed, f"removed group {name}", f"no group {name}")
 
 
-@app.command("add-member")
 def add_member(group: str, user: str) -> None:
     """Make USER a member of GROUP."""
     changed = _run(f"add {user} to {group}",
@@ -134,7 +127,6 @@ def add_member(group: str, user: str) -> None:
     _apply(changed, f"added {user} to {group}", f"{user} already in {group}")
 
 
-@app.command("remove-member")
 def remove_member(group: str, user: str) -> None:
     """Remove USER from GROUP."""
     changed = _run(f"remove {user} from {group}",

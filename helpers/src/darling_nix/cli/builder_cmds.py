@@ -18,7 +18,7 @@ from ..runner import runner_for
 from ..sshd import generate_key
 from .common import DEFAULT_CONFIG, EXIT_FAILED, ConfigOption, fail, load
 
-prefix_app = typer.Typer(help="Create, repair or wipe the Darling prefix.", no_args_is_help=True)
+PREFIX_HELP = "Create, repair or wipe the Darling prefix."
 
 
 def render_command(
@@ -42,7 +42,6 @@ def render_command(
         typer.echo(f"wrote {out}", err=True)
 
 
-@prefix_app.command("init")
 def prefix_init(
     config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan, change "
@@ -67,7 +66,6 @@ def prefix_init(
         typer.echo(f"{builder.prefix_path}: nothing to change")
 
 
-@prefix_app.command("wipe")
 def prefix_wipe(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Delete the prefix (ephemeral builders do this at every start)."""
     builder = load(config)

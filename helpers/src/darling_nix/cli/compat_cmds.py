@@ -10,14 +10,13 @@ from typing import Annotated
 import typer
 
 from .. import compat
-from ..darlingbuild import default_cache
+from ..darling.cache import default_cache
 from .common import EXIT_FAILED, JsonOption, fail, print_json
-from .darling_cmds import CacheOption, InstallOption, app, say_step, selected_install
+from .darling_cmds import CacheOption, InstallOption, say_step, selected_install
 
 EXIT_FETCH = 3  # a registry could not be reached, or a download has another hash
 
 
-@app.command("compat")
 def compat_command(
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Run only this program (repeatable; a name in data/compat.json). "

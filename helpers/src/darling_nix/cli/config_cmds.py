@@ -11,18 +11,16 @@ import yaml
 from ..config import config_to_dict
 from .common import JsonOption, load, print_json
 
-app = typer.Typer(help="Check or show the builder config.", no_args_is_help=True)
+HELP = "Check or show the builder config."
 FileArgument = Annotated[Path, typer.Argument(help="The builder config file.")]
 
 
-@app.command()
 def check(file: FileArgument) -> None:
     """Validate FILE; exit 2 with the key path and the expected form when it is wrong."""
     load(file)
     typer.echo(f"{file}: ok")
 
 
-@app.command()
 def show(file: FileArgument, json: JsonOption = False) -> None:
     """Print the effective config: FILE with every default and derived path filled in."""
     data = config_to_dict(load(file))

@@ -12,12 +12,14 @@ from typing import Annotated
 
 import typer
 
-from .. import darlingbuild, deps, nixdarwin, sources, toolchain
-from ..darwincc import CompileError, DarwinToolchain
+from ..darling import build as darling_build
+from ..darling import deps, sources, toolchain
+from ..darling import nix as nix_tarball
+from ..darling.cache import Layout, default_cache
+from ..darling.compiler import CompileError, DarwinCompiler
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 
-app = typer.Typer(help="Darling itself, built on this host (for machines without Nix).",
-                  no_args_is_help=True)
+HELP = "Darling itself, built on this host (for machines without Nix)."
 
 CacheOption = Annotated[Path | None, typer.Option(
     help="Cache directory (ccache, trees, installs, toolchains, sysroots). Default: "
@@ -29,9 +31,9 @@ InstallOption = Annotated[Path | None, typer.Option(
 
 def shared_source() -> Path | None:
     """The pinned source tarball beside a checkout (../shared/darling), when there is one."""
-    shared = darlingbuild.checkout_pkgs_darling().parents[2] / "shared" / "darling"
+    shared = darling_build.checkout_pkgs_darling().parents[2] / "shared" / "darling"
     found = sorted(p for p in shared.glob("darling-*-src.tar.xz")
-                   if not p.name.endswith(darlingbuild.TOOLS_SUFFIX[1]))
+                   if not p.name.endswith(darling_build.TOOLS_SUFFIX[1]))
     return found[-1] if found else None
 
 
@@ -53,7 +55,6 @@ class _Progress:
         sys.stderr.flush()
 
 
-@app.command("build")
 def build_command(
     source: Annotated[Path | None, typer.Option(
         help="Darling's source: the pinned tarball, or a `git clone --recursive` of the pinned "
@@ -91,7 +92,7 @@ def build_command(
         typer.echo(f"==> {message}", err=True)
 
     try:
-        plan = darlingbuild.plan(source, cache=cache or darlingbuild.default_cache(),
+        plan = darling_build.plan(source, cache=cache or default_cache(),
                                  variant=variant, upstream_dir=upstream_patches,
                                  tools_source=tools_source)
         if dry_run:
@@ -106,10 +107,10 @@ def build_command(
                 for name, value in summary.items():
                     typer.echo(f"{name:10} {value}")
             return
-        installed, built = darlingbuild.build(plan, say=say, progress=_Progress(), jobs=jobs)
-    except darlingbuild.BuildInputError as error:
+        installed, built = darling_build.build_darling(plan, say=say, progress=_Progress(), jobs=jobs)
+    except darling_build.BuildInputError as error:
         fail(str(error))
-    except darlingbuild.BuildStepFailed as error:
+    except darling_build.BuildStepFailed as error:
         fail(str(error), EXIT_FAILED)
     if not built:
         say(f"up to date: {installed.install} (key {installed.key})")
@@ -120,18 +121,17 @@ def build_command(
 
 
 def selected_install(install: Path | None,
-                     cache: Path | None) -> tuple[Path, darlingbuild.Installed, DarwinToolchain]:
+                     cache: Path | None) -> tuple[Path, darling_build.Installed, DarwinCompiler]:
     """The cache, the Darling install (default: the cache's patched one) and its compilers."""
-    cache = cache or darlingbuild.default_cache()
-    install = install or cache / "installs" / "patched"
+    cache = cache or default_cache()
+    install = install or Layout(cache).installs / "patched"
     try:
-        installed = darlingbuild.Installed.read(install)
+        installed = darling_build.Installed.read(install)
     except (OSError, ValueError, TypeError) as error:
         fail(f"{install}: not a Darling install made by `darling-nix darling build` ({error})")
-    return cache, installed, DarwinToolchain.for_install(installed)
+    return cache, installed, DarwinCompiler.for_install(installed)
 
 
-@app.command("toolchain")
 def toolchain_command(
     install: InstallOption = None,
     out: Annotated[Path | None, typer.Option(
@@ -157,7 +157,6 @@ def toolchain_command(
         typer.echo(made.root)
 
 
-@app.command("deps")
 def deps_command(
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Build only this dependency (repeatable). Default: all of "
@@ -173,7 +172,7 @@ def deps_command(
     names = only or list(sources.pinned())
     with _cross_build(install, cache, names) as (made, cache):
         for name in names:
-            results.append(deps.build(name, made, cache, say_step))
+            results.append(deps.build_dep(name, made, cache, say_step))
     if as_json:
         print_json([asdict(built) for built in results])
     else:
@@ -182,7 +181,6 @@ def deps_command(
             typer.echo(f"{built.name:15} {built.version:10} {state}")
 
 
-@app.command("nix")
 def nix_command(
     install: InstallOption = None,
     cache: CacheOption = None,
@@ -193,11 +191,11 @@ def nix_command(
     packed, for `darling-nix install-nix`. Made once per key (<cache>/nix/KEY); prints the
     tarball and its sha256 (or, with --json, the manifest)."""
     try:
-        needs = deps.strings(nixdarwin.recipe(), "needs")
+        needs = deps.strings(nix_tarball.recipe(), "needs")
     except deps.DepInputError as error:
         fail(str(error))
     with _cross_build(install, cache, needs) as (made, cache):
-        result = nixdarwin.build(made, cache, say_step)
+        result = nix_tarball.build_nix(made, cache, say_step)
     if as_json:
         print_json(asdict(result))
     else:
@@ -210,7 +208,7 @@ def say_step(message: str) -> None:
 
 @contextlib.contextmanager
 def _cross_build(install: Path | None, cache: Path | None,
-                 names: list[str]) -> Iterator[tuple[toolchain.Toolchain, Path]]:
+                 names: list[str]) -> Iterator[tuple[toolchain.CrossToolchain, Path]]:
     """The toolchain (made if missing) and the cache, once the recipes of NAMES are checked
     (a typo in --only or in a recipe is named before anything is built); a build's errors
     become exit codes: bad input 2, a failed step EXIT_FAILED."""

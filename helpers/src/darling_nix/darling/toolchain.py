@@ -11,14 +11,13 @@ Darling, in one directory (default <cache>/toolchains/KEY/):
     autotools.env         CC, CXX, ... and DARWIN_HOST for ./configure --host=$DARWIN_HOST
     manifest.json         written last: its presence means the directory is complete
 
-The compiler flags are darwincc.DarwinToolchain's (the one place they are kept). KEY
+The compiler flags are compiler.DarwinCompiler's (the one place they are kept). KEY
 hashes the install's key, those flags and this module's FORMAT, so a toolchain is made
 once per Darling build and remade when anything it embeds changes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -29,9 +28,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .darlingbuild import Installed
-from .darwincc import TARGET, CompileError, DarwinToolchain
-from .removal import remove_tree
+from ..removal import remove_tree
+from .build import Installed
+from .cache import Layout, content_key
+from .compiler import TARGET, CompileError, DarwinCompiler
 
 FORMAT = 1
 # What libc++'s own build compiles its filesystem sources with (LLVM 13 src/CMakeLists.txt).
@@ -45,7 +45,7 @@ class ToolchainError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Toolchain:
+class CrossToolchain:
     """A finished toolchain directory, read back from its manifest."""
 
     key: str
@@ -66,11 +66,11 @@ class Toolchain:
     made_at: str
 
     @classmethod
-    def read(cls, root: Path) -> Toolchain:
+    def read(cls, root: Path) -> CrossToolchain:
         return cls(**json.loads((root / "manifest.json").read_text()))
 
 
-def tools(compilers: DarwinToolchain) -> dict[str, Path]:
+def tools(compilers: DarwinCompiler) -> dict[str, Path]:
     """The binutils of the Darling build (cctools, beside ld in <install>/sdk/bin), and LLVM's
     nm and strip (it built neither)."""
     cctools = compilers.ld.parent
@@ -83,39 +83,39 @@ def tools(compilers: DarwinToolchain) -> dict[str, Path]:
     return found
 
 
-def _llvm_tool(compilers: DarwinToolchain, name: str) -> Path:
+def _llvm_tool(compilers: DarwinCompiler, name: str) -> Path:
     answer = subprocess.run([compilers.clang, f"-print-prog-name={name}"], capture_output=True,
                             text=True, check=True).stdout.strip()
     return Path(answer if os.path.isabs(answer) else shutil.which(answer) or answer)
 
 
-def toolchain_key(installed: Installed, compilers: DarwinToolchain) -> str:
+def toolchain_key(installed: Installed, compilers: DarwinCompiler) -> str:
     identity = {"format": FORMAT, "install": installed.key, "c": compilers.flags(cxx=False),
                 "c++": compilers.flags(cxx=True),
                 "tools": {k: str(v) for k, v in tools(compilers).items()}}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return content_key(identity)
 
 
-def default_root(cache: Path, installed: Installed, compilers: DarwinToolchain) -> Path:
-    return cache / "toolchains" / toolchain_key(installed, compilers)
+def default_root(cache: Path, installed: Installed, compilers: DarwinCompiler) -> Path:
+    return Layout(cache).toolchains / toolchain_key(installed, compilers)
 
 
 # What a toolchain directory holds (_fill): nothing else may be there when it is replaced.
 _MADE = {"bin", "lib", "cmake", "meson", "autotools.env", "manifest.json"}
 
 
-def _read_existing(root: Path) -> Toolchain | None:
+def _read_existing(root: Path) -> CrossToolchain | None:
     """The toolchain in ROOT, or None where ROOT holds none (or something else's manifest)."""
     try:
-        return Toolchain.read(root)
+        return CrossToolchain.read(root)
     except (OSError, ValueError, TypeError):
         return None
 
 
 def make(installed: Installed, root: Path,
-         compilers: DarwinToolchain | None = None) -> tuple[Toolchain, bool]:
+         compilers: DarwinCompiler | None = None) -> tuple[CrossToolchain, bool]:
     """The toolchain for INSTALLED in ROOT, made unless ROOT already holds it; (it, made now?)."""
-    compilers = compilers or DarwinToolchain.for_install(installed)
+    compilers = compilers or DarwinCompiler.for_install(installed)
     key = toolchain_key(installed, compilers)
     if root.is_symlink() or (root.exists() and not root.is_dir()):
         raise ToolchainError(f"{root} is not a directory")
@@ -141,7 +141,7 @@ def make(installed: Installed, root: Path,
 
 
 def _fill(stage: Path, root: Path, key: str, installed: Installed,
-          compilers: DarwinToolchain) -> Toolchain:
+          compilers: DarwinCompiler) -> CrossToolchain:
     """Write every file into STAGE, naming paths as they will be once STAGE is renamed ROOT."""
     binutils = tools(compilers)
     bin_dir, lib_dir = root / "bin", root / "lib"
@@ -156,7 +156,7 @@ def _fill(stage: Path, root: Path, key: str, installed: Installed,
     (stage / "lib").mkdir()
     _libcxx_filesystem(compilers, binutils["ar"], stage / "lib" / "libc++fs.a")
     paths = {name: str(bin_dir / f"{TARGET}-{name}") for name in wrappers}
-    toolchain = Toolchain(
+    toolchain = CrossToolchain(
         key=key, install_key=installed.key, root=str(root), target=TARGET, cc=paths["cc"],
         cxx=paths["c++"], ar=paths["ar"], ranlib=paths["ranlib"], ld=paths["ld"], nm=paths["nm"],
         strip=paths["strip"],
@@ -183,7 +183,7 @@ def _wrapper(name: str, argv: list[str], install_key: str) -> str:
             f"(darling-nix darling toolchain)\nexec {shlex.join(argv)} \"$@\"\n")
 
 
-def _libcxx_filesystem(compilers: DarwinToolchain, ar: Path, archive: Path) -> None:
+def _libcxx_filesystem(compilers: DarwinCompiler, ar: Path, archive: Path) -> None:
     sources = compilers.libcxx_source / "src" / "filesystem"
     with tempfile.TemporaryDirectory(prefix="libcxxfs-") as scratch:
         objects = []
@@ -202,7 +202,7 @@ def _cmake_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _cmake(tc: Toolchain) -> str:
+def _cmake(tc: CrossToolchain) -> str:
     settings = {
         "CMAKE_SYSTEM_NAME": "Darwin", "CMAKE_SYSTEM_PROCESSOR": "x86_64",
         "CMAKE_C_COMPILER": tc.cc, "CMAKE_CXX_COMPILER": tc.cxx,
@@ -224,7 +224,7 @@ def _meson_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _meson(tc: Toolchain) -> str:
+def _meson(tc: CrossToolchain) -> str:
     binaries = {"c": tc.cc, "cpp": tc.cxx, "ar": tc.ar, "ranlib": tc.ranlib, "nm": tc.nm,
                 "strip": tc.strip}
     host = {"system": "darwin", "subsystem": "macos", "kernel": "xnu", "cpu_family": "x86_64",
@@ -239,7 +239,7 @@ def _meson(tc: Toolchain) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _autotools(tc: Toolchain) -> str:
+def _autotools(tc: CrossToolchain) -> str:
     variables = {"CC": tc.cc, "CXX": tc.cxx, "AR": tc.ar, "RANLIB": tc.ranlib, "LD": tc.ld,
                  "NM": tc.nm, "STRIP": tc.strip, "DARWIN_HOST": tc.target}
     lines = [f"# . this file, then ./configure --host=$DARWIN_HOST (Darling build {tc.install_key})"]

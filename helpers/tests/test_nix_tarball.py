@@ -15,8 +15,10 @@ import pytest
 from test_deps_recipes import fake_toolchain
 from typer.testing import CliRunner
 
-from darling_nix import deps, nixdarwin, nixinstall, sources
+from darling_nix import nixinstall
 from darling_nix.cli import app
+from darling_nix.darling import deps, sources
+from darling_nix.darling import nix as nix_tarball
 from darling_nix.fsutil import Directory
 
 
@@ -27,21 +29,21 @@ def test_nix_base32_matches_nix_hash(size: int) -> None:
                                "--to-base32", data.hex().ljust(40 if size == 20 else 64, "0")],
                               capture_output=True, text=True, check=True).stdout.strip()
     padded = data.ljust(20 if size == 20 else 32, b"\0")
-    assert nixdarwin.nix_base32(padded) == expected
+    assert nix_tarball.nix_base32(padded) == expected
 
 
 def test_store_path_is_a_valid_name_and_follows_the_key() -> None:
-    one = nixdarwin.store_path_for("a" * 20, "2.8.0")
+    one = nix_tarball.store_path_for("a" * 20, "2.8.0")
     assert re.fullmatch(r"/nix/store/[0-9a-df-np-sv-z]{32}-nix-2\.8\.0", one), one
-    assert one == nixdarwin.store_path_for("a" * 20, "2.8.0")
-    assert one != nixdarwin.store_path_for("b" * 20, "2.8.0")
+    assert one == nix_tarball.store_path_for("a" * 20, "2.8.0")
+    assert one != nix_tarball.store_path_for("b" * 20, "2.8.0")
 
 
 def test_the_recipe_needs_only_pinned_dependencies_and_its_patches_are_named() -> None:
-    recipe = nixdarwin.recipe()
+    recipe = nix_tarball.recipe()
     assert set(deps.strings(recipe, "needs")) <= set(sources.pinned())
-    assert [name for name, _ in nixdarwin.patches()] == sorted(name for name, _ in nixdarwin.patches())
-    for name, body in nixdarwin.patches():
+    assert [name for name, _ in nix_tarball.patches()] == sorted(name for name, _ in nix_tarball.patches())
+    for name, body in nix_tarball.patches():
         assert re.search(rb"^--- a/\S+\n\+\+\+ b/\S+\n", body, re.M), name
 
 
@@ -56,10 +58,10 @@ def fake_install(store_path: str, root: Path) -> Path:
 
 
 def test_packed_tarball_loads_and_verifies_in_a_real_nix_store(tmp_path: Path) -> None:
-    store_path = nixdarwin.store_path_for("c" * 20, "2.8.0")
+    store_path = nix_tarball.store_path_for("c" * 20, "2.8.0")
     installed = fake_install(store_path, tmp_path)
     tarball = tmp_path / "nix-2.8.0-x86_64-darwin.tar.xz"
-    nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
+    nix_tarball.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
     assert not list(tmp_path.glob(".*partial"))
 
     root = tmp_path / "root"
@@ -84,29 +86,29 @@ def test_a_tarball_changed_after_packing_is_not_taken_from_the_cache(tmp_path: P
     out.mkdir(parents=True)
     tarball = out / "nix-2.8.0-x86_64-darwin.tar.xz"
     tarball.write_bytes(b"packed")
-    record = nixdarwin.NixTarball(version="2.8.0", system="x86_64-darwin",
-                                  store_path=nixdarwin.store_path_for("KEY", "2.8.0"),
+    record = nix_tarball.NixTarball(version="2.8.0", system="x86_64-darwin",
+                                  store_path=nix_tarball.store_path_for("KEY", "2.8.0"),
                                   tarball=str(tarball), sha256=hashlib.sha256(b"packed").hexdigest(),
                                   key="KEY", seconds=1.0, built_now=True)
-    nixdarwin.write_manifest(out, record)
-    assert nixdarwin.read_manifest(out) is not None
+    nix_tarball.write_manifest(out, record)
+    assert nix_tarball.read_manifest(out) is not None
     # a manifest vouches only for its own key, and for the store path of that key
     for other in ({"key": "OTHER"}, {"store_path": "/nix/store/" + "0" * 32 + "-nix-2.8.0"},
                   {"version": "2.9.0"}):
-        nixdarwin.write_manifest(out, nixdarwin.NixTarball(**{**record.__dict__, **other}))
-        assert nixdarwin.read_manifest(out) is None, other
-    nixdarwin.write_manifest(out, record)
+        nix_tarball.write_manifest(out, nix_tarball.NixTarball(**{**record.__dict__, **other}))
+        assert nix_tarball.read_manifest(out) is None, other
+    nix_tarball.write_manifest(out, record)
     tarball.write_bytes(b"changed")
-    assert nixdarwin.read_manifest(out) is None
+    assert nix_tarball.read_manifest(out) is None
     elsewhere = tmp_path / "elsewhere.tar.xz"
     elsewhere.write_bytes(b"packed")
-    nixdarwin.write_manifest(out, nixdarwin.NixTarball(**{**record.__dict__, "tarball": str(elsewhere)}))
-    assert nixdarwin.read_manifest(out) is None  # a manifest names only its own directory's tarball
+    nix_tarball.write_manifest(out, nix_tarball.NixTarball(**{**record.__dict__, "tarball": str(elsewhere)}))
+    assert nix_tarball.read_manifest(out) is None  # a manifest names only its own directory's tarball
 
 
 def test_packing_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pack that fails midway leaves no tarball under the final name."""
-    store_path = nixdarwin.store_path_for("d" * 20, "2.8.0")
+    store_path = nix_tarball.store_path_for("d" * 20, "2.8.0")
     installed = fake_install(store_path, tmp_path)
     tarball = tmp_path / "out.tar.xz"
 
@@ -115,14 +117,14 @@ def test_packing_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(tarfile.TarFile, "add", broken_add)
     with pytest.raises(OSError):
-        nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
+        nix_tarball.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
     assert not tarball.exists()
 
 
 def with_nix_entry(**changes: object) -> dict[str, object]:
     """data/darwin-deps.json with its `nix` entry changed (a value of None drops the key)."""
     document = sources.darwin_deps()
-    entry = {**nixdarwin.recipe(), **changes}
+    entry = {**nix_tarball.recipe(), **changes}
     document["nix"] = {key: value for key, value in entry.items() if value is not None}
     return document
 
@@ -152,19 +154,19 @@ def test_a_build_machine_without_nix_is_told_before_the_build(
         raise AssertionError("nothing is fetched when a tool is missing")
     built = deps.Built(name="x", version="1", sysroot="", libs=[], recipe="r", seconds=0.0,
                        built_now=False)
-    monkeypatch.setattr(nixdarwin.deps, "build", lambda *args: built)
-    monkeypatch.setattr(nixdarwin.sources, "fetch", no_fetch)
-    real_which = nixdarwin.shutil.which
-    monkeypatch.setattr(nixdarwin.shutil, "which",
+    monkeypatch.setattr(nix_tarball.deps, "build", lambda *args: built)
+    monkeypatch.setattr(nix_tarball.sources, "fetch", no_fetch)
+    real_which = nix_tarball.shutil.which
+    monkeypatch.setattr(nix_tarball.shutil, "which",
                         lambda tool: None if tool == "nix-hash" else real_which(tool))
     with pytest.raises(deps.DepInputError, match=r"needs .*nix-hash on the build machine"):
-        nixdarwin.build(fake_toolchain(tmp_path), tmp_path, lambda message: None)
+        nix_tarball.build_nix(fake_toolchain(tmp_path), tmp_path, lambda message: None)
     assert not (tmp_path / "nix").exists()
 
 
 def test_a_failing_nix_hash_is_a_failed_step_and_leaves_no_tarball(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    store_path = nixdarwin.store_path_for("e" * 20, "2.8.0")
+    store_path = nix_tarball.store_path_for("e" * 20, "2.8.0")
     installed = fake_install(store_path, tmp_path)
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
@@ -173,7 +175,7 @@ def test_a_failing_nix_hash_is_a_failed_step_and_leaves_no_tarball(
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     tarball = tmp_path / "out.tar.xz"
     with pytest.raises(deps.DepBuildFailed, match=r"nix-hash .* failed \(exit 1\): nix-hash: out of memory"):
-        nixdarwin.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
+        nix_tarball.pack(installed, store_path, tarball, "nix-2.8.0-x86_64-darwin")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fakebin", "stage"]
 
 
@@ -181,4 +183,4 @@ def test_an_install_without_nix_in_the_prefix_is_a_failed_step(tmp_path: Path) -
     """`make install` with a prefix other than the store path chosen (say, a DESTDIR the
     Makefile ignores) is named, not a traceback from listing a missing bin/."""
     with pytest.raises(deps.DepBuildFailed, match="left no bin/nix in"):
-        nixdarwin._strip(tmp_path / "stage" / "nix", fake_toolchain(tmp_path), tmp_path / "log")
+        nix_tarball._strip(tmp_path / "stage" / "nix", fake_toolchain(tmp_path), tmp_path / "log")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -28,10 +27,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..removal import remove_tree
 from . import deps, recipes, sources
-from .darlingbuild import sha256_file
-from .removal import remove_tree
-from .toolchain import Toolchain
+from .cache import Layout, content_key, read_record, sha256_file, write_record
+from .toolchain import CrossToolchain
 
 FORMAT = 1
 SYSTEM = "x86_64-darwin"
@@ -90,19 +89,19 @@ def patches() -> list[tuple[str, bytes]]:
                   if item.name.endswith(".patch"))
 
 
-def build_key(nix: dict[str, object], toolchain: Toolchain, built: list[deps.Built]) -> str:
+def build_key(nix: dict[str, object], toolchain: CrossToolchain, built: list[deps.Built]) -> str:
     identity = {"format": FORMAT, "recipe": nix, "toolchain": toolchain.key,
                 "deps": {b.name: b.recipe for b in built},
                 "patches": {name: hashlib.sha256(body).hexdigest() for name, body in patches()}}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return content_key(identity)
 
 
-def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
+def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say) -> NixTarball:
     """The darwin Nix tarball of this recipe, built unless <cache>/nix/KEY has it already."""
     nix = recipe()
-    built = [deps.build(name, toolchain, cache, say) for name in deps.strings(nix, "needs")]
+    built = [deps.build_dep(name, toolchain, cache, say) for name in deps.strings(nix, "needs")]
     key = build_key(nix, toolchain, built)
-    out = cache / "nix" / key
+    out = Layout(cache).nix / key
     found = read_manifest(out)
     if found is not None:
         return found
@@ -113,8 +112,8 @@ def build(toolchain: Toolchain, cache: Path, say: deps.Say) -> NixTarball:
     store_path = store_path_for(key, version)
     source = sources.Source("nix", str(nix["debian"]), str(nix["file"]), str(nix["sha256"]))
     started = time.monotonic()
-    tree = cache / "nix-build" / key
-    log = cache / "deps-logs" / "nix.log"
+    tree = Layout(cache).nix_build / key
+    log = Layout(cache).deps_logs / "nix.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     say(f"nix {version}: building {store_path} for {SYSTEM} (log: {log})")
@@ -151,13 +150,13 @@ def missing_tools(nix: dict[str, object]) -> list[str]:
 
 
 def write_manifest(out: Path, result: NixTarball) -> None:
-    deps.write_record(out / "manifest.json", result)
+    write_record(out / "manifest.json", result)
 
 
 def read_manifest(out: Path) -> NixTarball | None:
     """OUT's record if it is OUT's own (its key, the store path of that key) and its tarball
     is in OUT with that hash; else None (then it is built)."""
-    found = deps.read_record(NixTarball, out / "manifest.json")
+    found = read_record(NixTarball, out / "manifest.json")
     if found is None:
         return None
     own = found.key == out.name and found.store_path == store_path_for(found.key, found.version)
@@ -194,16 +193,16 @@ def _prepared_tree(source: Path, tree: Path, log: Path) -> Path:
     return top
 
 
-def _environment(toolchain: Toolchain, sysroot: Path, cache: Path) -> dict[str, str]:
+def _environment(toolchain: CrossToolchain, sysroot: Path, cache: Path) -> dict[str, str]:
     env = deps.environment(toolchain, sysroot)
     ccache = shutil.which("ccache")
     if ccache:
         env.update(CC=f"{ccache} {toolchain.cc}", CXX=f"{ccache} {toolchain.cxx}",
-                   CCACHE_DIR=str(cache / "ccache"), CCACHE_NOHASHDIR="1")
+                   CCACHE_DIR=str(Layout(cache).ccache), CCACHE_NOHASHDIR="1")
     return env
 
 
-def _configure(nix: dict[str, object], top: Path, store_path: str, toolchain: Toolchain,
+def _configure(nix: dict[str, object], top: Path, store_path: str, toolchain: CrossToolchain,
                sysroot: Path, env: dict[str, str], log: Path) -> None:
     done = top / ".configured"
     if done.is_file():
@@ -219,7 +218,7 @@ def _configure(nix: dict[str, object], top: Path, store_path: str, toolchain: To
     done.write_text("")
 
 
-def _strip(installed: Path, toolchain: Toolchain, log: Path) -> None:
+def _strip(installed: Path, toolchain: CrossToolchain, log: Path) -> None:
     if not (installed / "bin" / "nix").is_file():
         raise deps.DepBuildFailed(f"nix: `make install` left no bin/nix in {installed}; log: {log}")
     for program in sorted((installed / "bin").iterdir()):

@@ -10,26 +10,20 @@ when it succeeded, so a failed build leaves the sysroot as it was.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 import string
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
+from ..removal import remove_tree
 from . import recipes, sources
-from .fsutil import atomic_write
-from .removal import remove_tree
-from .toolchain import Toolchain
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+from .cache import Layout, StepFailed, content_key, read_record, write_record
+from .cache import missing_tools as missing_programs
+from .cache import run as run_logged
+from .toolchain import CrossToolchain
 
 BUILD_MACHINE = "x86_64-pc-linux-gnu"
 # What would show a build the build machine's own headers, libraries or pkg-config files
@@ -38,10 +32,9 @@ HOST_VARIABLES = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE
                   "LIBRARY_PATH", "CFLAGS", "CXXFLAGS", "LIBS", "PKG_CONFIG_SYSROOT_DIR",
                   "CONFIG_SITE")
 Say = Callable[[str], None]
-Record = TypeVar("Record")
 
 
-class DepBuildFailed(RuntimeError):
+class DepBuildFailed(StepFailed):
     """A dependency's configure, build or install step failed; the log has the details."""
 
 
@@ -61,13 +54,12 @@ class Built:
     built_now: bool
 
 
-def sysroot(cache: Path, toolchain: Toolchain) -> Path:
-    return cache / "sysroot" / toolchain.key
+def sysroot(cache: Path, toolchain: CrossToolchain) -> Path:
+    return Layout(cache).sysroots / toolchain.key
 
 
-def recipe_hash(recipe: dict[str, object], toolchain: Toolchain) -> str:
-    identity = {"recipe": recipe, "toolchain": toolchain.key}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+def recipe_hash(recipe: dict[str, object], toolchain: CrossToolchain) -> str:
+    return content_key({"recipe": recipe, "toolchain": toolchain.key})
 
 
 def checked(names: list[str]) -> dict[str, dict[str, object]]:
@@ -82,11 +74,11 @@ def checked(names: list[str]) -> dict[str, dict[str, object]]:
     return pinned
 
 
-def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
+def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
     recipe = checked([name])[name]
     # what it links against is built first, and a rebuilt one means this is rebuilt too
-    before = [build(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
+    before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
     stamp = root / ".deps" / f"{name}.json"
     wanted = recipe_hash({**recipe, "after": [b.recipe for b in before]} if before else recipe,
@@ -98,7 +90,7 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     if missing:
         raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")
     tarball = sources.fetch(sources.source_of(name), cache)
-    logs = cache / "deps-logs"
+    logs = Layout(cache).deps_logs
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
     log.write_bytes(b"")
@@ -124,25 +116,9 @@ def build(name: str, toolchain: Toolchain, cache: Path, say: Say) -> Built:
     return built
 
 
-def write_record(path: Path, record: DataclassInstance) -> None:
-    """A build's record (a stamp, a manifest) as JSON, written whole, last; its `built_now`
-    is about this run and is not kept."""
-    fields = {k: v for k, v in asdict(record).items() if k != "built_now"}
-    atomic_write(path, json.dumps(fields, indent=2).encode() + b"\n")
-
-
-def read_record(kind: type[Record], path: Path) -> Record | None:
-    """PATH's record as KIND (not built now); None when there is none or it is not one (then
-    what it records is built again)."""
-    try:
-        return kind(**{**json.loads(path.read_text()), "built_now": False})
-    except (OSError, ValueError, TypeError):
-        return None
-
-
 def missing_tools(recipe: dict[str, object], also: Iterable[str] = ()) -> list[str]:
     """Those of the recipe's host_tools (and ALSO) the build machine lacks."""
-    return [tool for tool in [*strings(recipe, "host_tools"), *also] if shutil.which(tool) is None]
+    return missing_programs([*strings(recipe, "host_tools"), *also])
 
 
 def _top(scratch: Path, tarball: Path) -> Path:
@@ -156,7 +132,7 @@ def _top(scratch: Path, tarball: Path) -> Path:
 
 
 def _scratch(cache: Path) -> Path:
-    where = cache / "deps-build"
+    where = Layout(cache).deps_build
     where.mkdir(parents=True, exist_ok=True)
     return where
 
@@ -167,7 +143,7 @@ def strings(recipe: dict[str, object], key: str) -> list[str]:
     return [str(item) for item in value]
 
 
-def environment(toolchain: Toolchain, prefix: Path) -> dict[str, str]:
+def environment(toolchain: CrossToolchain, prefix: Path) -> dict[str, str]:
     """The cross compilers, and the sysroot as the only place headers, libraries and
     pkg-config files of dependencies are found (never the build machine's own)."""
     kept = {name: value for name, value in os.environ.items() if name not in HOST_VARIABLES}
@@ -179,7 +155,7 @@ def environment(toolchain: Toolchain, prefix: Path) -> dict[str, str]:
 
 
 def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
-               toolchain: Toolchain, log: Path) -> None:
+               toolchain: CrossToolchain, log: Path) -> None:
     env = environment(toolchain, prefix)
     if recipe.get("autoreconf"):  # a tarball of the repository, without a generated configure
         run(["autoreconf", "-vfi"], log, cwd=top, env=env)
@@ -191,7 +167,7 @@ def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
 
 
 def _cmake(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
-           toolchain: Toolchain, log: Path) -> None:
+           toolchain: CrossToolchain, log: Path) -> None:
     build_dir = top / "darwin-build"
     env = environment(toolchain, prefix)
     run(["cmake", "-S", str(top), "-B", str(build_dir), "-G", "Ninja",
@@ -202,13 +178,13 @@ def _cmake(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
 
 
 def _commands(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
-              toolchain: Toolchain, log: Path) -> None:
+              toolchain: CrossToolchain, log: Path) -> None:
     """A build that is neither autotools nor CMake: the recipe's "commands"."""
     _run_commands(recipe, "commands", top, prefix, stage, toolchain, log)
 
 
 def _run_commands(recipe: dict[str, object], key: str, top: Path, prefix: Path, stage: Path,
-                  toolchain: Toolchain, log: Path) -> None:
+                  toolchain: CrossToolchain, log: Path) -> None:
     """The recipe's KEY: argv lists run in the source tree with $PREFIX, $STAGE (the DESTDIR),
     $JOBS and the toolchain's $CC, $CXX, $AR, $RANLIB replaced (and set in the environment);
     recipes.PLACEHOLDERS names them, so a recipe with another is refused before it runs."""
@@ -227,14 +203,4 @@ _BUILDERS = {"autotools": _autotools, "cmake": _cmake, "commands": _commands}
 
 def run(argv: list[str], log: Path, *, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> None:
-    with log.open("ab") as sink:
-        sink.write(f"\n$ {' '.join(argv)}\n".encode())
-        sink.flush()
-        try:
-            status = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
-                                    stderr=subprocess.STDOUT, check=False).returncode
-        except OSError as error:
-            raise DepBuildFailed(f"cannot run {argv[0]}: {error.strerror}; log: {log}") from None
-    if status != 0:
-        tail = log.read_bytes()[-2000:].decode(errors="replace")
-        raise DepBuildFailed(f"{argv[0]} failed (exit {status}); log: {log}\n{tail}")
+    run_logged(argv, log, cwd=cwd, env=env, failure=DepBuildFailed)

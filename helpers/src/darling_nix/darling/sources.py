@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .darlingbuild import sha256_file
+from .cache import Layout, sha256_file
 
 # The pins are bookworm's versions unless a recipe names another suite (its "suite": a
 # package whose bookworm tarball the archive no longer serves); the mirror is the host's.
@@ -45,7 +45,7 @@ class Source:
 
 
 def darwin_deps() -> dict[str, object]:
-    """data/darwin-deps.json, whole: its `deps` (see pinned) and its `nix` (nixdarwin.py)."""
+    """data/darwin-deps.json, whole: its `deps` (see pinned) and its `nix` (darling/nix.py)."""
     text = resources.files("darling_nix").joinpath("data/darwin-deps.json").read_text()
     document: dict[str, object] = json.loads(text)
     return document
@@ -66,13 +66,13 @@ def source_of(name: str) -> Source:
 
 def fetch(source: Source, cache: Path) -> Path:
     """The tarball of SOURCE in <cache>/sources, fetched with apt-get source if missing."""
-    kept = cache / "sources" / source.file
+    kept = Layout(cache).sources / source.file
     if kept.is_file() and sha256_file(kept) == source.sha256:
         return kept
-    apt = _apt_config(cache / "sources" / "apt")
+    apt = _apt_config(Layout(cache).sources / "apt")
     wanted = f"{source.debian}/{source.suite}"
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=kept.parent) as scratch:
-        lists = cache / "sources" / "apt" / "lists"
+        lists = Layout(cache).sources / "apt" / "lists"
         if not all(any(lists.glob(f"*_{suite}_*Sources*")) for suite in SUITES):
             _apt(["update"], apt, Path(scratch))
         try:

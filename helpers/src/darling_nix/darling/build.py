@@ -7,14 +7,11 @@ and shell_cmds through the DARLING_CORE_SHELL option of our core-shell patch, an
 command-line tools a builder script runs through DARLING_CORE_TOOLS, core-tools patch).
 A source tarball comes with a second one of the tools' submodules, unpacked over it.
 
-Everything lives under one cache directory:
-    ccache/            compiler cache shared by every build (Darling turns ccache on itself)
-    trees/KEY/src      the patched source, build directory src/build (Darling wants it there);
-                       removed once its install is in place
-    installs/KEY/      `ninja install` output, bin/darling setuid root, sdk/ (copy-sdk.sh:
-                       the SDK and cctools' ld/ar/ranlib; libcxx/: Darling's libc++ sources),
-                       manifest.json last
-    installs/VARIANT   -> the KEY last built or found for that variant (a stable path)
+Its place in the cache (cache.py): trees/KEY/src is the patched source and its build
+directory src/build (Darling wants it there), removed once the install is in place;
+installs/KEY/ the `ninja install` output, bin/darling setuid root, sdk/ (copy-sdk.sh: the
+SDK and cctools' ld/ar/ranlib; libcxx/: Darling's libc++ sources), manifest.json last;
+installs/VARIANT -> the KEY last built or found for that variant (a stable path).
 KEY hashes the source, each patch's content, the preparation script, the CMake flags and
 the compiler, so an unchanged build is found and skipped, and any change builds anew.
 """
@@ -35,8 +32,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .fsutil import atomic_write
-from .removal import remove_tree
+from ..fsutil import atomic_write
+from ..removal import remove_tree
+from .cache import Layout, StepFailed, content_key, missing_tools, run, sha256_file
 
 # 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after.
 # 3: sdk/libcxx: the libc++ sources Darling builds (headers for C++17, src/filesystem).
@@ -68,7 +66,7 @@ class BuildInputError(RuntimeError):
     """Bad input: no such source, a patch that does not apply, a missing tool (exit 2)."""
 
 
-class BuildStepFailed(RuntimeError):
+class BuildStepFailed(StepFailed):
     """A step of the build itself failed (exit 1); the log has the details."""
 
 
@@ -101,15 +99,19 @@ class BuildPlan:
             "copy-sdk": sha256_file(self.copy_sdk_script),
             "patches": [(p.name, p.root, p.sha256) for p in self.patches],
         }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+        return content_key(identity)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.cache)
 
     @property
     def tree(self) -> Path:
-        return self.cache / "trees" / self.key
+        return self.layout.trees / self.key
 
     @property
     def install(self) -> Path:
-        return self.cache / "installs" / self.key
+        return self.layout.installs / self.key
 
 
 @dataclass(frozen=True)
@@ -135,24 +137,10 @@ Say = Callable[[str], None]
 Progress = Callable[[int, int], None]
 
 
-def default_cache() -> Path:
-    if os.geteuid() == 0:
-        return Path("/var/cache/darling-nix")
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "darling-nix"
-
-
 def checkout_pkgs_darling() -> Path:
     """pkgs/darling of the checkout these helpers run from (they are not packaged with it)."""
     return Path(os.environ.get("DARLING_NIX_PKGS_DARLING",
-                               Path(__file__).resolve().parents[3] / "pkgs" / "darling"))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+                               Path(__file__).resolve().parents[4] / "pkgs" / "darling"))
 
 
 def read_series(pkgs_darling: Path, upstream_dir: Path | None, variant: str) -> tuple[Patch, ...]:
@@ -224,7 +212,7 @@ def _source_id(source: Path, cache: Path) -> str:
     """A tarball's sha256 (remembered by size and mtime), or a git checkout's commits."""
     if source.is_file():
         st = source.stat()
-        memo = cache / "source-hashes.json"
+        memo = Layout(cache).source_hashes
         known: dict[str, str] = {}
         with contextlib.suppress(OSError, ValueError):
             known = json.loads(memo.read_text())
@@ -255,7 +243,7 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
          pkgs_darling: Path | None = None, tools_source: Path | None = None) -> BuildPlan:
     if variant not in VARIANTS:
         raise BuildInputError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = missing_tools(TOOLS)
     if missing:
         raise BuildInputError(f"missing build tools: {' '.join(missing)} (scripts/setup installs them)")
     if not source.exists():
@@ -292,7 +280,7 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
 @contextlib.contextmanager
 def _locked(cache: Path) -> Iterator[None]:
     """One build at a time per cache: a second caller waits, then finds the first's result."""
-    with (cache / ".build.lock").open("a") as lock:
+    with Layout(cache).build_lock.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -300,20 +288,12 @@ def _locked(cache: Path) -> Iterator[None]:
 def _run(argv: list[str], log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None,
          progress: Progress | None = None) -> None:
     """Run ARGV with its output appended to LOG; ninja's [N/M] lines feed PROGRESS."""
-    with log.open("ab") as sink:
-        sink.write(f"\n$ {' '.join(argv)}\n".encode())
-        sink.flush()
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        assert process.stdout is not None
-        for line in process.stdout:
-            sink.write(line)
-            match = NINJA_STATUS.match(line)
-            if progress and match:
-                progress(int(match.group(1)), int(match.group(2)))
-        if process.wait() != 0:
-            tail = log.read_bytes()[-3000:].decode(errors="replace")
-            raise BuildStepFailed(f"{argv[0]} failed (exit {process.returncode}); log: {log}\n{tail}")
+    def on_line(line: bytes) -> None:
+        match = NINJA_STATUS.match(line)
+        if progress and match:
+            progress(int(match.group(1)), int(match.group(2)))
+
+    run(argv, log, cwd=cwd, env=env, on_line=on_line, failure=BuildStepFailed)
 
 
 def _unpack(plan: BuildPlan, into: Path, log: Path) -> None:
@@ -368,7 +348,7 @@ def _prepare(plan: BuildPlan, src: Path, log: Path, say: Say) -> None:
 def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "CCACHE_DIR": str(plan.cache / "ccache"),
+        "CCACHE_DIR": str(plan.layout.ccache),
         # paths relative to the tree, so another tree (a variant, a new key) hits the cache
         "CCACHE_BASEDIR": str(src),
         "CCACHE_NOHASHDIR": "1",
@@ -377,7 +357,7 @@ def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
     }
 
 
-def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
+def build_darling(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
           jobs: int | None = None) -> tuple[Installed, bool]:
     """Build and install PLAN unless its install exists; (what is installed, built now?)."""
     if (plan.install / "manifest.json").is_file():  # no lock: another key may be building
@@ -386,7 +366,7 @@ def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
         if (plan.install / "manifest.json").is_file():
             return _current(plan, Installed.read(plan.install)), False
         started = time.monotonic()
-        log = plan.cache / "trees" / f"{plan.key}.log"
+        log = plan.layout.trees / f"{plan.key}.log"
         src = plan.tree / "src"
         prepared = plan.tree / ".prepared"
         if not prepared.exists():
@@ -418,7 +398,7 @@ def build(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
 
 def _current(plan: BuildPlan, installed: Installed) -> Installed:
     """installs/VARIANT -> KEY: a stable path for configs (runner.darling_command)."""
-    link = plan.cache / "installs" / plan.variant
+    link = plan.layout.installs / plan.variant
     if not link.is_symlink() or os.readlink(link) != plan.key:
         temporary = link.with_name(f".{plan.variant}.{os.getpid()}")
         temporary.unlink(missing_ok=True)
@@ -431,7 +411,7 @@ def _install(plan: BuildPlan, src: Path, log: Path, env: dict[str, str], started
     """`ninja install` and the SDK (copy-sdk.sh, as the package's sdk output) into a staging
     root, renamed into place: all or nothing. The tree is removed then: the install stands
     alone, and a rebuild under the same key never happens (ccache makes a new tree cheap)."""
-    stage = plan.cache / "installs" / f".{plan.key}.stage"
+    stage = plan.layout.installs / f".{plan.key}.stage"
     if stage.exists():
         remove_tree(stage)
     _run(["ninja", "-C", str(src / "build"), "install"], log, env={**env, "DESTDIR": str(stage)})

@@ -23,7 +23,7 @@ KINDS = {"autotools": ("configure", "autoreconf", "prepare"), "cmake": ("cmake",
          "commands": ("commands",)}
 STRING_LISTS = ("after", "host_tools", "libs", "configure", "cmake")
 ARGV_LISTS = ("prepare", "commands")
-# The `nix` entry (nixdarwin.py): one source, built one way.
+# The `nix` entry (darling/nix.py): one source, built one way.
 NIX_REQUIRED = ("debian", "version", "file", "sha256")
 NIX_STRING_LISTS = ("needs", "configure", "host_tools")
 # What deps._run_commands puts in for $NAME in "prepare" and "commands".
@@ -72,7 +72,7 @@ def _recipe_problems(recipe: dict[str, object], recipes: Mapping[str, object]) -
 
 
 def nix_problems(entry: object, recipes: Mapping[str, object]) -> Iterator[str]:
-    """"nix: KEY: what is wrong", if the `nix` entry (nixdarwin.py's recipe) is not well formed."""
+    """"nix: KEY: what is wrong", if the `nix` entry (darling/nix.py's recipe) is not well formed."""
     if not isinstance(entry, dict):
         yield "nix: missing, or not a JSON object"
         return

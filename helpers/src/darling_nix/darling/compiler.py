@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .darlingbuild import Installed
+from .build import Installed
 
 TARGET = "x86_64-apple-darwin20"
 MACOS_MIN = "11.0"
@@ -30,14 +30,17 @@ class CompileError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class DarwinToolchain:
+class DarwinCompiler:
+    """The host's clang, driven to compile and link Mach-O programs for one Darling install
+    (its flags are the one place the cross flags are kept)."""
+
     sdk: Path  # <install>/sdk/Developer/.../MacOSX.sdk (copy-sdk.sh's copy)
     ld: Path  # <install>/sdk/bin/x86_64-apple-darwin20-ld (cctools' ld64 from the build)
     syslibroot: Path  # <install>/libexec/darling
     clang: str = "clang"
 
     @classmethod
-    def for_install(cls, installed: Installed) -> DarwinToolchain:
+    def for_install(cls, installed: Installed) -> DarwinCompiler:
         return cls(Path(installed.sdk), Path(installed.ld),
                    Path(installed.install) / "libexec" / "darling")
 

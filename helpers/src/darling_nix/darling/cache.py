@@ -1,0 +1,163 @@
+"""What the steps of `darling-nix darling` share: the cache directory and its layout, the
+content keys that name what is in it, the records a finished step leaves, and running a
+step's command into its log.
+
+    <cache>/   /var/cache/darling-nix as root, else $XDG_CACHE_HOME/darling-nix
+      ccache/               the compiler cache of every build
+      source-hashes.json    a source tarball's sha256, by its path, size and mtime
+      .build.lock           one Darling build at a time
+      trees/KEY/, KEY.log   Darling's source tree while it builds (build.py), and its log
+      installs/KEY/         a Darling install; installs/VARIANT -> the KEY last built
+      toolchains/KEY/       a cross toolchain (toolchain.py)
+      sources/              pinned Debian source tarballs, and apt's state (sources.py)
+      sysroot/KEY/          dependencies built for darwin (deps.py), in deps-build/,
+      deps-logs/            with their logs and the darwin Nix's
+      nix/KEY/              a darwin Nix tarball (nix.py), built in nix-build/KEY
+      compat/SHA256/        a download of the compatibility suite (compat.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from ..fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Record = TypeVar("Record")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each kind of thing lives under the cache directory ROOT."""
+
+    root: Path
+
+    @property
+    def ccache(self) -> Path:
+        return self.root / "ccache"
+
+    @property
+    def source_hashes(self) -> Path:
+        return self.root / "source-hashes.json"
+
+    @property
+    def build_lock(self) -> Path:
+        return self.root / ".build.lock"
+
+    @property
+    def trees(self) -> Path:
+        return self.root / "trees"
+
+    @property
+    def installs(self) -> Path:
+        return self.root / "installs"
+
+    @property
+    def toolchains(self) -> Path:
+        return self.root / "toolchains"
+
+    @property
+    def sources(self) -> Path:
+        return self.root / "sources"
+
+    @property
+    def sysroots(self) -> Path:
+        return self.root / "sysroot"
+
+    @property
+    def deps_build(self) -> Path:
+        return self.root / "deps-build"
+
+    @property
+    def deps_logs(self) -> Path:
+        return self.root / "deps-logs"
+
+    @property
+    def nix(self) -> Path:
+        return self.root / "nix"
+
+    @property
+    def nix_build(self) -> Path:
+        return self.root / "nix-build"
+
+    @property
+    def compat(self) -> Path:
+        return self.root / "compat"
+
+
+def default_cache() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/cache/darling-nix")
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "darling-nix"
+
+
+def content_key(identity: object) -> str:
+    """The cache key of what IDENTITY describes (JSON-able): equal inputs, equal keys."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_record(path: Path, record: DataclassInstance) -> None:
+    """A step's record (a stamp, a manifest) as JSON, written whole, last; its `built_now`
+    is about this run and is not kept."""
+    fields = {k: v for k, v in asdict(record).items() if k != "built_now"}
+    atomic_write(path, json.dumps(fields, indent=2).encode() + b"\n")
+
+
+def read_record(kind: type[Record], path: Path) -> Record | None:
+    """PATH's record as KIND (not built now); None when there is none or it is not one (then
+    what it records is built again)."""
+    try:
+        return kind(**{**json.loads(path.read_text()), "built_now": False})
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def missing_tools(names: Iterable[str]) -> list[str]:
+    """Those of NAMES the build machine lacks, checked before a long build, not at its end."""
+    return [name for name in names if shutil.which(name) is None]
+
+
+class StepFailed(RuntimeError):
+    """A step's command failed or could not start (exit 1); the log has the details."""
+
+
+def run(argv: list[str], log: Path, *, cwd: Path | None = None,
+        env: dict[str, str] | None = None, on_line: Callable[[bytes], None] | None = None,
+        failure: type[StepFailed] = StepFailed) -> None:
+    """Run ARGV with its output appended to LOG, each line also to ON_LINE; FAILURE, with
+    the log's tail, if it fails."""
+    with log.open("ab") as sink:
+        sink.write(f"\n$ {' '.join(argv)}\n".encode())
+        sink.flush()
+        try:
+            process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError as error:
+            raise failure(f"cannot run {argv[0]}: {error.strerror}; log: {log}") from None
+        assert process.stdout is not None
+        for line in process.stdout:
+            sink.write(line)
+            if on_line:
+                on_line(line)
+        status = process.wait()
+    if status != 0:
+        tail = log.read_bytes()[-3000:].decode(errors="replace")
+        raise failure(f"{argv[0]} failed (exit {status}); log: {log}\n{tail}")
