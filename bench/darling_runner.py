@@ -1,5 +1,6 @@
 """The real Darling as a runner, side by side with the stand-in and the bare host:
-container cold start, one `darling shell` call, how that call's time splits, and stream
+container cold start, one `darling shell` call, how that call's time splits (the session
+that ends what it started, the launcher, a spawn inside), and stream
 throughput through the runner. Builds (or finds cached) Darling like the tests do.
 
     sudo .venv/bin/python bench/darling_runner.py [RUNS]
@@ -70,6 +71,10 @@ def main() -> None:
             host=host(["/bin/true"]),
             standin=call(standin, ["/bin/true"]),
             darling=call(darling, ["/usr/bin/true"]),
+            # the same call without the session around it (session.py)
+            bare=lambda: timed(lambda: subprocess.run(
+                darling.direct_command(["/usr/bin/true"]), env=darling.environment(),
+                capture_output=True, check=True)),
             darling_loop=call(darling, ["/bin/sh", "-c", loop]),
         )
         data = os.urandom(STREAM_MIB << 20)
@@ -90,6 +95,9 @@ def main() -> None:
     print(f"one call, host /bin/true:                  {host_ms:7.1f} ms")
     print(f"one call, stand-in runner:                 {standin_ms:7.1f} ms")
     print(f"one call, darling shell /usr/bin/true:     {darling_ms:7.1f} ms")
+    print(f"  of which the session around the call:    {darling_ms - median_ms(calls['bare']):7.1f} ms "
+          "(session_entry.py; the bare darling shell call takes "
+          f"{median_ms(calls['bare']):.1f} ms)")
     print(f"  of which one process spawn inside:       {spawn_ms:7.1f} ms "
           f"(a loop of {INNER_SPAWNS} in one shell)")
     print(f"  launcher + shellspawn + bash --login:    {darling_ms - spawn_ms:7.1f} ms")

@@ -154,7 +154,7 @@ def test_a_build_machine_without_nix_is_told_before_the_build(
         raise AssertionError("nothing is fetched when a tool is missing")
     built = deps.Built(name="x", version="1", sysroot="", libs=[], recipe="r", seconds=0.0,
                        built_now=False)
-    monkeypatch.setattr(nix_tarball.deps, "build", lambda *args: built)
+    monkeypatch.setattr(nix_tarball.deps, "build_dep", lambda *args: built)
     monkeypatch.setattr(nix_tarball.sources, "fetch", no_fetch)
     real_which = nix_tarball.shutil.which
     monkeypatch.setattr(nix_tarball.shutil, "which",
