@@ -6,7 +6,8 @@ shell it started: what that shell started (a background job, nix-daemon's builde
 on. A client sent SIGTERM passes it on and then waits for ever if the program ignores it.
 So each call carries a mark in its environment (Darling passes the caller's environment
 into the container), and when the client ends, or GRACE_SECONDS after it was asked to stop,
-every process that carries the mark, with all its descendants, is stopped, then killed.
+every process of the session (members(): the marked ones, the rest of their Unix session in
+the container, all their descendants) is stopped, then killed.
 
 The container itself must be started by an unmarked call (DarlingRunner.start): its
 darlingserver, launchd and shellspawn would otherwise carry the mark into every session.
