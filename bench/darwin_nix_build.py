@@ -35,7 +35,7 @@ def darwin_nix(installed: Installed) -> nix_tarball.NixTarball:
                               compilers)
     recipe = nix_tarball.recipe()
     built = [deps.build_dep(name, cross, cache, say=print) for name in deps.strings(recipe, "needs")]
-    found = nix_tarball.read_manifest(cache / "nix" / nix_tarball.build_key(recipe, cross, built))
+    found = nix_tarball.cached(recipe, cross, built, cache)
     if found is None:
         sys.exit("no darwin Nix in the cache: run `darling-nix darling nix` first")
     return found

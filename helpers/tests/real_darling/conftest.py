@@ -146,7 +146,7 @@ def darwin_nix(darling_install: Installed, darwin_cc: DarwinCompiler) -> nix_tar
         pytest.fail(f"Nix's dependencies are pinned wrong: {error}")  # a bug here, not the host
     except sources.SourceUnavailable as error:
         pytest.skip(f"Nix's dependencies cannot be fetched here: {error}")
-    found = nix_tarball.read_manifest(cache / "nix" / nix_tarball.build_key(recipe, cross, built))
+    found = nix_tarball.cached(recipe, cross, built, cache)
     if found is not None:
         return found
     if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":

@@ -358,7 +358,7 @@ def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
 
 
 def build_darling(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
-          jobs: int | None = None) -> tuple[Installed, bool]:
+                  jobs: int | None = None) -> tuple[Installed, bool]:
     """Build and install PLAN unless its install exists; (what is installed, built now?)."""
     if (plan.install / "manifest.json").is_file():  # no lock: another key may be building
         return _current(plan, Installed.read(plan.install)), False

@@ -101,7 +101,7 @@ def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say) -> NixTarba
     nix = recipe()
     built = [deps.build_dep(name, toolchain, cache, say) for name in deps.strings(nix, "needs")]
     key = build_key(nix, toolchain, built)
-    out = Layout(cache).nix / key
+    out = _out(cache, key)
     found = read_manifest(out)
     if found is not None:
         return found
@@ -141,6 +141,16 @@ def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say) -> NixTarba
     write_manifest(out, result)
     remove_tree(tree)
     return result
+
+
+def cached(nix: dict[str, object], toolchain: CrossToolchain, built: list[deps.Built],
+           cache: Path) -> NixTarball | None:
+    """The darwin Nix of these inputs if the cache holds it whole (read_manifest); else None."""
+    return read_manifest(_out(cache, build_key(nix, toolchain, built)))
+
+
+def _out(cache: Path, key: str) -> Path:
+    return Layout(cache).nix / key
 
 
 def missing_tools(nix: dict[str, object]) -> list[str]:
