@@ -157,9 +157,10 @@ def environment(toolchain: CrossToolchain, prefix: Path) -> dict[str, str]:
 def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
                toolchain: CrossToolchain, log: Path) -> None:
     env = environment(toolchain, prefix)
+    # prepare edits the sources, so it comes before configure is generated from them
+    _run_commands(recipe, "prepare", top, prefix, stage, toolchain, log)
     if recipe.get("autoreconf"):  # a tarball of the repository, without a generated configure
         run(["autoreconf", "-vfi"], log, cwd=top, env=env)
-    _run_commands(recipe, "prepare", top, prefix, stage, toolchain, log)
     run(["./configure", f"--host={toolchain.target}", f"--build={BUILD_MACHINE}",
           f"--prefix={prefix}", *strings(recipe, "configure")], log, cwd=top, env=env)
     run(["make", f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
