@@ -1,5 +1,6 @@
-"""`darling toolchain` and `darling deps` on bad input: one line naming what is wrong, exit 2,
-nothing written. (What they make is tested under the real Darling: real_darling/test_toolchain.py.)"""
+"""`darling toolchain`, `darling deps`, `darling nix` and `darling stdenv` on bad input: one
+line naming what is wrong, exit 2, nothing written. (What they make is tested under the real
+Darling: real_darling/test_toolchain.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from darling_nix.darling import sources
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.mark.parametrize("command", ["toolchain", "deps", "nix"])
+@pytest.mark.parametrize("command", ["toolchain", "deps", "nix", "stdenv"])
 def test_a_missing_install_is_named(cli: CliRunner, tmp_path: Path, command: str) -> None:
     result = cli("darling", command, "--install", str(tmp_path / "nothing"),
                  "--cache", str(tmp_path / "cache"))

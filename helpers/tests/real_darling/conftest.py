@@ -134,22 +134,26 @@ def zig(compat_program: Callable[[str], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def darwin_nix(darling_install: Installed, darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:
+def cross_toolchain(darling_install: Installed, darwin_cc: DarwinCompiler) -> toolchain.CrossToolchain:
+    root = toolchain.default_root(default_cache(), darling_install, darwin_cc)
+    return toolchain.make(darling_install, root, darwin_cc)[0]
+
+
+@pytest.fixture(scope="session")
+def darwin_nix(cross_toolchain: toolchain.CrossToolchain) -> nix_tarball.NixTarball:
     cache = default_cache()
-    cross, _ = toolchain.make(darling_install, toolchain.default_root(cache, darling_install, darwin_cc),
-                              darwin_cc)
     recipe = nix_tarball.recipe()
     try:
-        built = [deps.build_dep(name, cross, cache, say=lambda message: None)
+        built = [deps.build_dep(name, cross_toolchain, cache, say=lambda message: None)
                  for name in deps.strings(recipe, "needs")]
     except (sources.SourceHashMismatch, deps.DepInputError) as error:
         pytest.fail(f"Nix's dependencies are pinned wrong: {error}")  # a bug here, not the host
     except sources.SourceUnavailable as error:
         pytest.skip(f"Nix's dependencies cannot be fetched here: {error}")
-    found = nix_tarball.cached(recipe, cross, built, cache)
+    found = nix_tarball.cached(recipe, cross_toolchain, built, cache)
     if found is not None:
         return found
     if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
         pytest.skip("no darwin Nix for these inputs in the cache: `darling-nix darling nix` builds "
                     "it (about 11 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
-    return nix_tarball.build_nix(cross, cache, say=lambda message: None)
+    return nix_tarball.build_nix(cross_toolchain, cache, say=lambda message: None)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from .. import compat, stdenv_lite
 from ..darling import build as darling_build
 from ..darling import deps, sources, toolchain
 from ..darling import nix as nix_tarball
@@ -37,7 +38,7 @@ def shared_source() -> Path | None:
     return found[-1] if found else None
 
 
-class _Progress:
+class Progress:
     """ninja's [N/M] as one rewritten line on a tty, a line per tenth otherwise."""
 
     def __init__(self) -> None:
@@ -82,19 +83,12 @@ def build_command(
     whose inputs (source, patches, flags, compiler) are unchanged is skipped. Prints the
     install directory (or, with --json, its manifest). A cold build takes ~15-20 minutes on
     2 cores; with a warm ccache a few minutes."""
-    source = source or shared_source()
-    if source is None:
-        fail("no --source given and no ../shared/darling/darling-*-src.tar.xz beside this checkout")
-    if upstream_patches is None and (source.parent / "upstream").is_dir():
-        upstream_patches = source.parent / "upstream"
-
     def say(message: str) -> None:
         typer.echo(f"==> {message}", err=True)
 
     try:
-        plan = darling_build.plan(source, cache=cache or default_cache(),
-                                 variant=variant, upstream_dir=upstream_patches,
-                                 tools_source=tools_source)
+        plan = darling_plan(source, tools_source, upstream_patches, cache or default_cache(),
+                            variant)
         if dry_run:
             summary = {"key": plan.key, "variant": plan.variant, "source": str(plan.source),
                        "tools_source": str(plan.tools_source) if plan.tools_source else None,
@@ -107,7 +101,7 @@ def build_command(
                 for name, value in summary.items():
                     typer.echo(f"{name:10} {value}")
             return
-        installed, built = darling_build.build_darling(plan, say=say, progress=_Progress(), jobs=jobs)
+        installed, built = darling_build.build_darling(plan, say=say, progress=Progress(), jobs=jobs)
     except darling_build.BuildInputError as error:
         fail(str(error))
     except darling_build.BuildStepFailed as error:
@@ -118,6 +112,19 @@ def build_command(
         print_json(asdict(installed))
     else:
         typer.echo(installed.install)
+
+
+def darling_plan(source: Path | None, tools_source: Path | None, upstream_patches: Path | None,
+                 cache: Path, variant: str) -> darling_build.BuildPlan:
+    """The build plan of SOURCE (default: the tarball in ../shared/darling), with the upstream
+    fixes in upstream/ beside it unless UPSTREAM_PATCHES names them."""
+    source = source or shared_source()
+    if source is None:
+        fail("no --source given and no ../shared/darling/darling-*-src.tar.xz beside this checkout")
+    if upstream_patches is None and (source.parent / "upstream").is_dir():
+        upstream_patches = source.parent / "upstream"
+    return darling_build.plan(source, cache=cache, variant=variant, upstream_dir=upstream_patches,
+                              tools_source=tools_source)
 
 
 def selected_install(install: Path | None,
@@ -165,9 +172,9 @@ def deps_command(
     cache: CacheOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Cross-build Nix's dependencies (pinned Debian sources) into the darwin sysroot
-    <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of `darling toolchain`; a dependency
-    whose recipe is unchanged is not built again."""
+    """Cross-build Nix's dependencies and the lite darwin stdenv's make (pinned Debian
+    sources) into the darwin sysroot <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of
+    `darling toolchain`; a dependency whose recipe is unchanged is not built again."""
     results = []
     names = only or list(sources.pinned())
     with _cross_build(install, cache, names) as (made, cache):
@@ -200,6 +207,29 @@ def nix_command(
         print_json(asdict(result))
     else:
         typer.echo(f"{result.tarball} {result.sha256}")
+
+
+def stdenv_command(
+    install: InstallOption = None,
+    cache: CacheOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch and build what the lite darwin stdenv (data/stdenv-lite) takes: zig (PyPI's
+    macOS wheel), GNU make cross-built for darwin (`deps --only make`) and GNU hello's
+    source (Debian's tarball), each kept in the cache by its pin. Prints the three paths
+    (or, with --json, an object) that its default.nix takes as zig, make and helloSource."""
+    with _cross_build(install, cache, ["make"]) as (made, cache):
+        try:
+            inputs = stdenv_lite.gather(made, cache, say_step)
+        except compat.FetchError as error:
+            fail(str(error), EXIT_FAILED)
+    paths = {"zig": str(inputs.zig), "make": str(inputs.make),
+             "helloSource": str(inputs.hello_source)}
+    if as_json:
+        print_json(paths)
+    else:
+        for name, path in paths.items():
+            typer.echo(f"{name:12} {path}")
 
 
 def say_step(message: str) -> None:
