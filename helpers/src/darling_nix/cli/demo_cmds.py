@@ -77,12 +77,12 @@ def _checked(builder: loopback.LoopbackBuilder) -> None:
                   indent="    ")
 
 
-def _in_prefix(builder: loopback.LoopbackBuilder, output: Path) -> Path:
+def _in_prefix(builder: loopback.LoopbackBuilder, output: Path) -> None:
+    """Shows that OUTPUT is in the builder's store, or fails: it was not built there."""
     in_prefix = builder.config.prefix_path / "nix" / "store" / output.name
     _detail("in prefix", f"{in_prefix.exists()} ({in_prefix})")
     if not in_prefix.exists():
         fail("the output is not in the prefix's store: it was not built there", EXIT_FAILED)
-    return in_prefix
 
 
 def _standin_demo(root: Path) -> None:
