@@ -77,6 +77,29 @@ def test_rendered_force_command_runs_the_gate_without_reading_a_file(
     assert not imported & {"json", "re", "typer", "click", "jinja2", "yaml", "paramiko"}
 
 
+def test_an_accepted_session_logs_the_key_s_fingerprint_without_slow_imports(
+        builder: LoopbackBuilder, tmp_path: Path) -> None:
+    """What sshd gives every session (ExposeAuthInfo's SSH_USER_AUTH): the gate logs the
+    key's SHA256 fingerprint as ssh-keygen prints it, without importing base64 (re) or
+    hashlib (enum, OpenSSL), which doubled the gate's cost per connection."""
+    public = Path(f"{builder.client_key}.pub").read_text().split()
+    auth = tmp_path / "auth-info"
+    auth.write_text(f"publickey {public[0]} {public[1]}\n")
+    argv = builder.config.gate_command.split()
+    traced = subprocess.run([argv[0], "-X", "importtime", *argv[1:]],
+                            env={"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": "nix-store --version",
+                                 "SSH_USER_AUTH": str(auth), "SSH_CONNECTION": "192.0.2.7 1 2 3"},
+                            capture_output=True, text=True, timeout=60)
+    assert traced.returncode == 0, traced.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in traced.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"re", "base64", "hashlib", "enum", "json"}, imported
+    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", f"{builder.client_key}.pub"],
+                                 capture_output=True, text=True, check=True).stdout.split()[1]
+    last = (builder.config.state_path / "gate.log").read_text().splitlines()[-1]
+    assert f"accepted 'nix-store --version' for {fingerprint} from 192.0.2.7" in last, last
+
+
 def test_gate_path_imports_no_cli_libraries(builder: LoopbackBuilder) -> None:
     """The real gate process, through the console entry point, under -X importtime."""
     result = subprocess.run(

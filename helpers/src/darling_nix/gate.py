@@ -23,6 +23,11 @@ from . import defaults, gate_args
 from .runner import Runner, make_runner
 from .space import make_room
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs an import on every connection
+    from collections.abc import Callable
+    from typing import Any
+
 # The exact commands Nix's remote stores send, and the one read-only probe `doctor` uses.
 ALLOWED: dict[str, tuple[str, ...]] = {
     "nix-daemon --stdio": ("nix-daemon", "--stdio"),
@@ -118,21 +123,36 @@ def read_settings(path: str) -> Settings:
     return _settings(values, _CONFIG_KEYS)
 
 
+def _sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256 module: hashlib imports enum and OpenSSL, which with base64's re
+    cost about 8 ms on every connection, as much as the rest of the gate's start
+    (bench/remote_build.py)."""
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found]  # 3.12 and later
+        except ImportError:  # a Python built without them
+            from hashlib import sha256
+    return sha256  # type: ignore[no-any-return]
+
+
 def client_key_fingerprint() -> str:
     """The SHA256 fingerprint of the key the client logged in with (sshd's ExposeAuthInfo)."""
     info_path = os.environ.get("SSH_USER_AUTH", "")
     if not info_path:
         return "unknown key"
-    import base64
-    import hashlib
+    import binascii  # not base64: it imports re
 
+    sha256 = _sha256()
     try:
         with open(info_path) as info:
             for line in info:
                 parts = line.split()
                 if len(parts) >= 3 and parts[0] == "publickey":
-                    digest = hashlib.sha256(base64.b64decode(parts[2])).digest()
-                    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+                    digest = sha256(binascii.a2b_base64(parts[2])).digest()
+                    encoded = binascii.b2a_base64(digest, newline=False).decode()
+                    return "SHA256:" + encoded.rstrip("=")
     except (OSError, ValueError):
         pass
     return "unknown key"
