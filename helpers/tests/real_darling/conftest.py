@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests" / "shims"))
 
-from darling_support import darling_missing, new_prefix
+from darling_support import darling_missing, new_prefix, no_download
 
 from darling_nix.darling import deps, sources, toolchain
 from darling_nix.darling import nix as nix_tarball
@@ -118,13 +118,9 @@ def compat_program() -> Callable[[str], Path]:
         if not archive.is_file():
             pytest.skip(f"{program.file} is not in the cache: `darling-nix darling compat "
                         "--fetch-only` downloads it")
-        return compat.unpack(program, compat.fetch(program, default_cache(), _no_download))
+        return compat.unpack(program, compat.fetch(program, default_cache(), no_download))
 
     return unpacked
-
-
-def _no_download(program: object, directory: Path) -> None:
-    raise AssertionError("the cached file had another hash; tests do not download")
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,11 @@ def build_probe(toolchain: DarwinCompiler, name: str, out_dir: Path) -> Path:
                            cflags=["-Wall", "-Werror", "-Wno-nullability-completeness"])
 
 
+def no_download(program: object, directory: Path) -> None:
+    """compat.fetch's download step for the tests: they never download."""
+    raise AssertionError("the cached file had another hash; tests do not download")
+
+
 def darling_runner_settings(installed: Installed) -> dict[str, str]:
     """The config's `runner` section for INSTALLED."""
     return {"kind": "darling", "darling_command": installed.darling}

@@ -5,7 +5,7 @@
 fresh builder gets the same hello from a signed file:// binary cache instead of building it,
 and a builder refuses a cache that is unsigned or signed with a key it does not trust.
 
-The build takes about 5 minutes on 2 cores (configure alone starts some 2,000 processes
+The build takes 3 to 4 minutes on 2 cores (configure alone starts some 2,000 processes
 under Darling); it runs once per module."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from darling_support import no_download
 from test_nix_darwin import MACHO_64, darwin_builder
 
 from darling_nix import loopback, stdenv_lite
@@ -41,10 +42,6 @@ class Built:
     builder: loopback.LoopbackBuilder
 
 
-def _no_download(program: object, directory: Path) -> None:
-    raise AssertionError("the cached file had another hash; tests do not download")
-
-
 @pytest.fixture(scope="module")
 def inputs(cross_toolchain: CrossToolchain, zig: Path) -> stdenv_lite.Inputs:
     """zig from the compat cache (the `zig` fixture skips when it is not fetched), make
@@ -56,23 +53,18 @@ def inputs(cross_toolchain: CrossToolchain, zig: Path) -> stdenv_lite.Inputs:
             pytest.skip(f"{file} is not in {kept}: `darling-nix darling stdenv` fetches it")
     try:
         return stdenv_lite.gather(cross_toolchain, default_cache(), lambda message: None,
-                                  download=_no_download)
+                                  download=no_download)
     except (sources.SourceHashMismatch, deps.DepInputError) as error:
         pytest.fail(f"the lite stdenv's inputs are pinned wrong: {error}")
     except sources.SourceUnavailable as error:
         pytest.skip(f"hello's or make's source cannot be fetched here: {error}")
 
 
-def _builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarball,
-             settings: dict[str, object] | None = None) -> Iterator[loopback.LoopbackBuilder]:
-    yield from darwin_builder(darling_install, darwin_nix, settings)
-
-
 @pytest.fixture(scope="module")
 def hello(darling_install: Installed, darwin_nix: nix_tarball.NixTarball,
           inputs: stdenv_lite.Inputs) -> Iterator[Built]:
     # cores 2: the build phase runs make -j2, which hung before patches/xnu/0008
-    for builder in _builder(darling_install, darwin_nix, {"cores": 2}):
+    for builder in darwin_builder(darling_install, darwin_nix, {"cores": 2}):
         nonce = uuid.uuid4().hex
         result = remote_build(stdenv_lite.EXPRESSION, builder.with_protocol("ssh-ng"),
                               builder.client.ssh_config, extra_args=inputs.nix_args(nonce),
@@ -188,7 +180,7 @@ def test_a_fresh_builder_substitutes_hello_from_a_signed_binary_cache(
     # the host forgets hello, so that it asks the builder for it again
     subprocess.run(["nix-store", "--delete", str(hello.out)], check=True, capture_output=True)
     settings = {"substituters": cache, "trusted-public-keys": public}
-    for builder in _builder(darling_install, darwin_nix, settings):
+    for builder in darwin_builder(darling_install, darwin_nix, settings):
         result = remote_build(stdenv_lite.EXPRESSION, builder.with_protocol("ssh-ng"),
                               builder.client.ssh_config, extra_args=inputs.nix_args(hello.nonce),
                               timeout=BUILD_SECONDS)

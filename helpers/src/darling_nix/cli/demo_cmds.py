@@ -27,7 +27,7 @@ from ..sshd import SSHD
 from .common import EXIT_FAILED, fail, report_checks
 from .darling_cmds import Progress, darling_plan
 
-HELLO_SECONDS = 3600  # a cold zig cache and about 2,000 processes under Darling: ~5 min here
+HELLO_SECONDS = 3600  # a cold zig cache and about 2,000 processes under Darling: ~4 min here
 
 
 def _step(text: str) -> None:
