@@ -23,16 +23,13 @@ from darling_nix.darling import deps, toolchain
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.build import Installed
 from darling_nix.darling.cache import default_cache
-from darling_nix.darling.compiler import DarwinCompiler
 from remote_breakdown import PHASES, phases, probed_sshd, ssh_probe
 
 
-def darwin_nix(installed: Installed) -> nix_tarball.NixTarball:
-    """The cached darwin Nix of the current recipe (the benchmark does not build it)."""
+def darwin_nix(cross: toolchain.CrossToolchain) -> nix_tarball.NixTarball:
+    """The cached darwin Nix of the current recipe made with CROSS (the benchmark does not
+    build it)."""
     cache = default_cache()
-    compilers = DarwinCompiler.for_install(installed)
-    cross, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
-                              compilers)
     recipe = nix_tarball.recipe()
     built = [deps.build_dep(name, cross, cache, say=print) for name in deps.strings(recipe, "needs")]
     found = nix_tarball.cached(recipe, cross, built, cache)
@@ -45,7 +42,7 @@ def main() -> None:
     require_root()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     installed = Installed.read(default_cache() / "installs" / "patched")
-    nix = darwin_nix(installed)
+    nix = darwin_nix(toolchain.in_cache(default_cache(), installed))
     darling = {"runner": {"kind": "darling", "darling_command": installed.darling}}
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))

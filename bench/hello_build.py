@@ -27,7 +27,6 @@ from darling_nix import loopback, stdenv_lite
 from darling_nix.darling import toolchain
 from darling_nix.darling.build import Installed
 from darling_nix.darling.cache import default_cache
-from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.hostnix import remote_build
 from darwin_nix_build import darwin_nix
 
@@ -72,10 +71,8 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     cache = default_cache()
     installed = Installed.read(cache / "installs" / "patched")
-    nix = darwin_nix(installed)
-    compilers = DarwinCompiler.for_install(installed)
-    cross, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
-                              compilers)
+    cross = toolchain.in_cache(cache, installed)
+    nix = darwin_nix(cross)
     inputs = stdenv_lite.gather(cross, cache, print)
     darling = {"runner": {"kind": "darling", "darling_command": installed.darling},
                "nix": {"cores": CORES}}

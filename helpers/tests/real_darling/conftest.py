@@ -131,8 +131,7 @@ def zig(compat_program: Callable[[str], Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def cross_toolchain(darling_install: Installed, darwin_cc: DarwinCompiler) -> toolchain.CrossToolchain:
-    root = toolchain.default_root(default_cache(), darling_install, darwin_cc)
-    return toolchain.make(darling_install, root, darwin_cc)[0]
+    return toolchain.in_cache(default_cache(), darling_install, darwin_cc)
 
 
 @pytest.fixture(scope="session")

@@ -36,10 +36,8 @@ int main() { std::cout << greet() << ", zlib " << zlibVersion() << std::endl; }
 
 
 @pytest.fixture(scope="session")
-def cross(darling_install: Installed, darwin_cc: DarwinCompiler) -> toolchain.CrossToolchain:
-    made, _ = toolchain.make(darling_install,
-                             toolchain.default_root(default_cache(), darling_install, darwin_cc), darwin_cc)
-    return made
+def cross(cross_toolchain: toolchain.CrossToolchain) -> toolchain.CrossToolchain:
+    return cross_toolchain
 
 
 @pytest.fixture(scope="session")

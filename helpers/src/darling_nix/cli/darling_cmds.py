@@ -245,8 +245,7 @@ def _cross_build(install: Path | None, cache: Path | None,
     cache, installed, compilers = selected_install(install, cache)
     try:
         deps.checked(names)
-        made, _ = toolchain.make(installed, toolchain.default_root(cache, installed, compilers),
-                                 compilers)
+        made = toolchain.in_cache(cache, installed, compilers)
         yield made, cache
     except (toolchain.ToolchainError, deps.DepInputError) as error:
         fail(str(error))

@@ -100,6 +100,13 @@ def default_root(cache: Path, installed: Installed, compilers: DarwinCompiler) -
     return Layout(cache).toolchains / toolchain_key(installed, compilers)
 
 
+def in_cache(cache: Path, installed: Installed,
+             compilers: DarwinCompiler | None = None) -> CrossToolchain:
+    """The toolchain for INSTALLED in its place in CACHE (default_root), made if missing."""
+    compilers = compilers or DarwinCompiler.for_install(installed)
+    return make(installed, default_root(cache, installed, compilers), compilers)[0]
+
+
 # What a toolchain directory holds (_fill): nothing else may be there when it is replaced.
 _MADE = {"bin", "lib", "cmake", "meson", "autotools.env", "manifest.json"}
 
