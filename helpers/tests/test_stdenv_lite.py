@@ -90,6 +90,38 @@ def test_a_tarball_of_two_directories_is_refused_by_name(tmp_path: Path) -> None
     assert f"unpack: {src} does not unpack to one directory" in result.stderr
 
 
+def test_a_failing_configure_shows_the_end_of_config_log(tmp_path: Path) -> None:
+    """Nix's log has only what the build printed: config.log's reason comes with it."""
+    src = tmp_path / "pkg.tar.gz"
+    with tarfile.open(src, "w:gz") as tar:
+        data = b"#!/bin/sh\necho 'conftest: cc died' > config.log\nexit 77\n"
+        info = tarfile.TarInfo("pkg/configure")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    result = _run_builder(tmp_path, src)
+    assert result.returncode == 77
+    assert "configure failed; the end of config.log:\nconftest: cc died\n" in result.stderr
+    assert "==> build" not in result.stderr
+
+
+def test_the_build_starts_from_a_writable_copy_of_the_warm_zig_cache(tmp_path: Path) -> None:
+    seed = tmp_path / "zig-cache"
+    (seed / "o").mkdir(parents=True)
+    (seed / "o" / "compiler_rt.a").write_text("archive")
+    for path in (seed / "o" / "compiler_rt.a", seed / "o", seed):
+        path.chmod(0o555)  # as in the store
+    try:
+        result = _run_builder(tmp_path, _tarball(tmp_path / "pkg.tar.gz", ["pkg"]),
+                              zigCache=str(seed))
+    finally:
+        for path in (seed, seed / "o"):
+            path.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    copy = tmp_path / "build" / ".zig-cache" / "o" / "compiler_rt.a"
+    assert copy.read_text() == "archive"
+    assert os.access(copy, os.W_OK) and os.access(copy.parent, os.W_OK)
+
+
 def _tools(tmp_path: Path, fake_zig: str) -> Path:
     """tools.sh run with a fake zig directory whose `zig` is FAKE_ZIG."""
     zig = tmp_path / "zig"
@@ -205,3 +237,47 @@ def test_a_relative_input_path_is_refused_by_name(tmp_path: Path, name: str, att
                             capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert f'stdenv-lite: {name} must be an absolute path, not "x/y"' in result.stderr
+
+
+# A zig whose `cc SRC -o OUT` writes a program that exits 0 and a file into its cache; its
+# first $FAILS runs fail as a link does (exit 1, not a crash)
+LINKING_ZIG = """#!/bin/sh
+count=$(cat "$COUNTER" 2>/dev/null || echo 0)
+echo $((count + 1)) > "$COUNTER"
+mkdir -p "$ZIG_GLOBAL_CACHE_DIR/o"
+echo "run $count" >> "$ZIG_GLOBAL_CACHE_DIR/o/runs"
+[ "$count" -ge "$FAILS" ] || { echo "error: archive corrupt" >&2; exit 1; }
+while [ $# -gt 1 ]; do [ "$1" = -o ] && printf '#!/bin/sh\\nexit 0\\n' > "$2" && chmod +x "$2"; shift; done
+"""
+
+
+def _warm_cache(tmp_path: Path, fails: int) -> tuple[subprocess.CompletedProcess[str], Path]:
+    bin_dir = _tools(tmp_path, LINKING_ZIG)
+    top, out = tmp_path / "top", tmp_path / "zig-cache"
+    top.mkdir()
+    result = subprocess.run(["sh", str(stdenv_lite.DIRECTORY / "zig-cache.sh")],
+                            capture_output=True, text=True, check=False,
+                            env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "out": str(out),
+                                 "NIX_BUILD_TOP": str(top), "COUNTER": str(tmp_path / "counter"),
+                                 "FAILS": str(fails)})
+    return result, out
+
+
+def test_the_zig_cache_is_warmed_for_both_of_configure_s_modes(tmp_path: Path) -> None:
+    result, out = _warm_cache(tmp_path, fails=0)
+    assert result.returncode == 0, result.stderr
+    assert (out / "o" / "runs").read_text() == "run 0\nrun 1\n"  # plain, then -g -O2
+
+
+def test_a_cache_left_bad_is_thrown_away_and_built_again(tmp_path: Path) -> None:
+    result, out = _warm_cache(tmp_path, fails=1)
+    assert result.returncode == 0, result.stderr
+    assert "zig-cache: the link failed; starting zig's cache again (1)" in result.stderr
+    assert (out / "o" / "runs").read_text() == "run 1\nrun 2\n"  # the failed run's file is gone
+
+
+def test_a_zig_that_never_links_fails_the_cache_by_name(tmp_path: Path) -> None:
+    result, _ = _warm_cache(tmp_path, fails=99)
+    assert result.returncode == 1
+    assert result.stderr.count("starting zig's cache again") == 2
+    assert "zig-cache: zig could not link and run a C program in 3 tries" in result.stderr

@@ -29,7 +29,12 @@ patchPhase() {
   for p in $patches; do patch -p1 < "$p"; done
 }
 configurePhase() {
-  ./configure --prefix="$out" $configureFlags
+  # config.log says why a probe failed; Nix's log keeps only what the build printed
+  ./configure --prefix="$out" $configureFlags || {
+    status=$?
+    [ ! -f config.log ] || { echo "configure failed; the end of config.log:" >&2; tail -n 40 config.log >&2; }
+    return $status
+  }
 }
 # Nix passes its `cores` setting, where 0 means all of them (make refuses -j0)
 cores=${NIX_BUILD_CORES:-1}
@@ -47,6 +52,11 @@ installPhase() {
 }
 
 cd "$NIX_BUILD_TOP"
+# zig's cache, warmed by the tools (zig-cache.sh); cc finds it at $NIX_BUILD_TOP/.zig-cache
+if [ -n "${zigCache:-}" ]; then
+  cp -R "$zigCache" .zig-cache
+  chmod -R u+w .zig-cache
+fi
 for phase in unpack patch configure build check install; do
   echo "==> $phase" >&2
   started=$(now)

@@ -34,9 +34,19 @@ let
     make = builtins.path { path = absolute "make" make; name = "gnu-make-4.3-darwin"; };
   };
 
+  # zig's cache with compiler_rt built (zig-cache.sh): builds start from a copy of it. The
+  # nonce makes it too anew: zig's crash-prone cold start then runs in every test build
+  zigCache = derivation {
+    name = "zig-0.13.0-cache-macos";
+    inherit system nonce;
+    builder = "/bin/sh";
+    args = [ ./zig-cache.sh ];
+    PATH = "${tools}/bin:/usr/bin:/bin";
+  };
+
   mkDerivation = { name, src, configureFlags ? [ ], patches ? [ ], doCheck ? true }:
     derivation {
-      inherit name system src configureFlags patches nonce;
+      inherit name system src configureFlags patches nonce zigCache;
       builder = "/bin/bash";
       args = [ ./builder.sh ];
       doCheck = if doCheck then "1" else "";
@@ -46,7 +56,7 @@ let
       LD = "cc";
     };
 in
-# tools rides along for the tests (test_stdenv_lite.py); nix-build builds hello
+# tools and zigCache ride along for the tests; nix-build builds hello
 mkDerivation {
   name = "hello-${pins.hello.version}";
   src = builtins.path {
@@ -56,4 +66,4 @@ mkDerivation {
     sha256 = pins.hello.sha256;
   };
   configureFlags = [ "--disable-nls" ];
-} // { inherit tools; }
+} // { inherit tools zigCache; }
