@@ -10,11 +10,11 @@ REPS: default 15, at most 64. INSTALL: a directory name under /var/cache/darling
 a Darling build before and after a patch, side by side.
 
 Rows: close() of an unused descriptor (no thread yet, and after one: a cancelable syscall,
-which asks darlingserver unless Darling has the patch on the branch pthread-cancel-wip); fork+_exit, fork+exec, vfork+exec and
-posix_spawn of the probe itself, each waited for; exec alone (a chain of ten); what /bin/sh
-pays to run /usr/bin/true (a loop of 20 less a loop of 0, over 20: issue 21's "small
-Mach-O spawned from bash"); a syscall
-Darling answers through darlingserver (pthread_kill(self, 0)); Nix's builder start's
+which asks darlingserver unless Darling has the trial patch of branch pthread-cancel-wip);
+fork+_exit, fork+exec, vfork+exec and posix_spawn of the probe itself, each waited for;
+exec alone (a chain of ten); what /bin/sh pays to run /usr/bin/true (a loop of 20 less a
+loop of 0, over 20: issue 21's "small Mach-O spawned from bash"); a syscall Darling
+answers through darlingserver (pthread_kill(self, 0)); Nix's builder start's
 closeMostFDs (close every descriptor up to sysconf(_SC_OPEN_MAX) in the fork child of a
 threaded process); fork+exec and posix_spawn from a parent with 50 MB touched (Nix-sized).
 The host's open-file limit is set to Darling's (20000) so both close the same count.
