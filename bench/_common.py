@@ -1,10 +1,12 @@
-"""Shared set-up for the benchmarks: a loopback builder (stand-in runner) and timing."""
+"""Shared set-up for the benchmarks: a loopback builder (stand-in runner), a scratch
+directory, the Darling installs to compare, and timing."""
 
 from __future__ import annotations
 
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -12,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from darling_nix import loopback
+from darling_nix.darling.build import Installed
+from darling_nix.darling.cache import default_cache
+from darling_nix.removal import remove_tree
 from darling_nix.render import render_sshd_config
 from darling_nix.runner import runner_for
 from darling_nix.sshd import Sshd, free_port
@@ -20,6 +25,23 @@ from darling_nix.sshd import Sshd, free_port
 def require_root() -> None:
     if os.geteuid() != 0:
         sys.exit("benchmarks need root (sshd, mount namespaces); run scripts/setup first")
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A work directory under /var/tmp (Darling prefixes and their programs), removed
+    afterwards; stop the Darling containers in it before leaving."""
+    work = Path(tempfile.mkdtemp(prefix="darling-bench-", dir="/var/tmp"))
+    try:
+        yield work
+    finally:
+        remove_tree(work)
+
+
+def installs(names: list[str]) -> list[Installed]:
+    """The cached Darling installs NAMES (directory names under the cache's installs/: a
+    key, `patched`, `control`); none given, `patched`."""
+    return [Installed.read(default_cache() / "installs" / name) for name in names or ["patched"]]
 
 
 def timed(action: Callable[[], object]) -> float:

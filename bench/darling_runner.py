@@ -11,16 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import alternate, median_ms, require_root, timed
+from _common import alternate, median_ms, require_root, scratch, timed
 from darling_nix.cli.darling_cmds import shared_source
 from darling_nix.darling import build as darling_build
 from darling_nix.darling.cache import default_cache
 from darling_nix.darling.compiler import DarwinCompiler
-from darling_nix.removal import remove_tree
 from darling_nix.runner import DarlingRunner, NamespaceRunner, Runner
 
 CAT_SOURCE = Path(__file__).resolve().parents[1] / "helpers" / "tests" / "real_darling" / "darwin_cat.c"
@@ -50,8 +48,7 @@ def main() -> None:
     require_root()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     installed = install()
-    work = Path(tempfile.mkdtemp(prefix="darling-bench-", dir="/var/tmp"))
-    try:
+    with scratch() as work:
         cat = DarwinCompiler.for_install(installed).build([CAT_SOURCE], work / "cat")
         darling = DarlingRunner(work / "prefix", installed.darling)
         darling.create_prefix()
@@ -85,8 +82,6 @@ def main() -> None:
             darling=call(darling, [inside_cat], data),
         )
         darling.stop()
-    finally:
-        remove_tree(work)
 
     host_ms, standin_ms, darling_ms = (median_ms(calls[k]) for k in ("host", "standin", "darling"))
     spawn_ms = (median_ms(calls["darling_loop"]) - darling_ms) / INNER_SPAWNS

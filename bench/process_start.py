@@ -27,12 +27,10 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from _common import require_root
+from _common import installs, require_root, scratch
 from darling_nix.darling.build import Installed
-from darling_nix.darling.cache import default_cache
 from darling_nix.darling.compiler import DarwinCompiler
 from darling_nix.runner import DarlingRunner, path_inside
 
@@ -64,19 +62,18 @@ def under_darling(installed: Installed, work: Path, reps: str) -> dict[str, floa
 def main() -> None:
     require_root()
     reps = sys.argv[1] if len(sys.argv) > 1 else "15"
-    installs = [Installed.read(default_cache() / "installs" / name)
-                for name in (sys.argv[2:] or ["patched"])]
-    work = Path(tempfile.mkdtemp(prefix="darling-bench-", dir="/var/tmp"))
-    host_probe = work / "process_start-linux"
-    subprocess.run(["cc", "-O2", "-pthread", str(PROBE), "-o", str(host_probe)], check=True)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_MAX, OPEN_MAX))
-    host = parse(subprocess.run([str(host_probe), reps], capture_output=True, text=True,
-                                check=True).stdout)
-    darling = [under_darling(installed, work, reps) for installed in installs]
+    compared = installs(sys.argv[2:])
+    with scratch() as work:
+        host_probe = work / "process_start-linux"
+        subprocess.run(["cc", "-O2", "-pthread", str(PROBE), "-o", str(host_probe)], check=True)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_MAX, OPEN_MAX))
+        host = parse(subprocess.run([str(host_probe), reps], capture_output=True, text=True,
+                                    check=True).stdout)
+        darling = [under_darling(installed, work, reps) for installed in compared]
     print(f"process start: the host (Linux) and Darling; medians of {reps} repetitions, "
           "microseconds; ratio = Darling / host")
     print(f"{'operation':<36} {'host':>9}" + "".join(
-        f" {installed.key[:12]:>12} {'ratio':>6}" for installed in installs))
+        f" {installed.key[:12]:>12} {'ratio':>6}" for installed in compared))
     for name, host_us in host.items():
         cells = "".join(f" {rows.get(name, float('nan')):>12.1f} "
                         f"{rows.get(name, float('nan')) / host_us if host_us else float('nan'):>6.1f}"

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import collections
 import sys
-import tempfile
-from pathlib import Path
 
-from _common import require_root
+from _common import installs, require_root, scratch
 from darling_nix import compat
-from darling_nix.darling.build import Installed
 from darling_nix.darling.cache import default_cache
 from darling_nix.runner import DarlingRunner, path_inside
 from darling_nix.stdenv_lite import ZIG
@@ -42,30 +39,29 @@ done"""
 def main() -> None:
     require_root()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    installs = [Installed.read(default_cache() / "installs" / name)
-                for name in (sys.argv[2:] or ["patched"])]
+    compared = installs(sys.argv[2:])
     program = compat.load().programs[ZIG]
     zig = compat.unpack(program, compat.fetch(program, default_cache(), compat.registry_download))
-    work = Path(tempfile.mkdtemp(prefix="darling-bench-", dir="/var/tmp"))
-    runners = {i.key: DarlingRunner(work / f"prefix-{i.key}", i.darling) for i in installs}
-    outcomes: dict[str, collections.Counter[str]] = {key: collections.Counter() for key in runners}
-    try:
-        for runner in runners.values():
-            runner.create_prefix()
-        for start in range(0, runs, ROUND):
-            for key, runner in runners.items():
-                scratch = work / f"run-{key}"
-                scratch.mkdir(exist_ok=True)
-                ran = runner.run(["/bin/sh", "-c", LOOP, "loop", path_inside(scratch),
-                                  path_inside(zig), str(min(ROUND, runs - start)), str(LIMIT)],
-                                 capture=True, timeout=ROUND * (LIMIT + 60))
-                for line in ran.stdout.decode(errors="replace").splitlines():
-                    if line.startswith("run "):
-                        outcomes[key][line.split()[1]] += 1
-                print(f"  {key[:12]}: {sum(outcomes[key].values())} runs", file=sys.stderr)
-    finally:
-        for runner in runners.values():
-            runner.stop()
+    outcomes: dict[str, collections.Counter[str]] = {i.key: collections.Counter() for i in compared}
+    with scratch() as work:
+        runners = {i.key: DarlingRunner(work / f"prefix-{i.key}", i.darling) for i in compared}
+        try:
+            for runner in runners.values():
+                runner.create_prefix()
+            for start in range(0, runs, ROUND):
+                for key, runner in runners.items():
+                    scratch_dir = work / f"run-{key}"
+                    scratch_dir.mkdir(exist_ok=True)
+                    ran = runner.run(["/bin/sh", "-c", LOOP, "loop", path_inside(scratch_dir),
+                                      path_inside(zig), str(min(ROUND, runs - start)),
+                                      str(LIMIT)], capture=True, timeout=ROUND * (LIMIT + 60))
+                    for line in ran.stdout.decode(errors="replace").splitlines():
+                        if line.startswith("run "):
+                            outcomes[key][line.split()[1]] += 1
+                    print(f"  {key[:12]}: {sum(outcomes[key].values())} runs", file=sys.stderr)
+        finally:
+            for runner in runners.values():
+                runner.stop()
     print(f"zig cc, cold cache, under Darling: {runs} runs per build "
           f"(0 passed, 134 SIGABRT, 139 SIGSEGV, HANG killed after {LIMIT} s)")
     for key, counted in outcomes.items():

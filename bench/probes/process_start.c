@@ -54,6 +54,17 @@ static void run_small(const char *how)
 	waitpid(pid, &status, 0);
 }
 
+/* run_small(HOW), REPS times, and its median reported as NAME */
+static void report_small(const char *name, const char *how, double *samples, int reps)
+{
+	for (int i = 0; i < reps; i++) {
+		double start = now_us();
+		run_small(how);
+		samples[i] = now_us() - start;
+	}
+	report(name, samples, reps);
+}
+
 static void *returns(void *arg) { return arg; }
 
 /* the shell starting /usr/bin/true COUNT times, waited for, in microseconds */
@@ -128,14 +139,8 @@ int main(int argc, char **argv)
 
 	const char *hows[] = {"fork-only", "fork", "vfork", "posix_spawn"};
 	const char *names[] = {"fork_exit_wait", "fork_exec_wait", "vfork_exec_wait", "posix_spawn_wait"};
-	for (int h = 0; h < 4; h++) {
-		for (int i = 0; i < reps; i++) {
-			start = now_us();
-			run_small(hows[h]);
-			samples[i] = now_us() - start;
-		}
-		report(names[h], samples, reps);
-	}
+	for (int h = 0; h < 4; h++)
+		report_small(names[h], hows[h], samples, reps);
 
 	/* exec alone, dyld and libSystem's start included: a chain of 10 execs, less one run */
 	for (int i = 0; i < reps; i++) {
@@ -177,18 +182,8 @@ int main(int argc, char **argv)
 	size_t size = 50u << 20;
 	char *big = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_ANON | MAP_PRIVATE, -1, 0);
 	memset(big, 1, size);
-	for (int i = 0; i < reps; i++) {
-		start = now_us();
-		run_small("fork");
-		samples[i] = now_us() - start;
-	}
-	report("fork_exec_wait_from_50mb_parent", samples, reps);
-	for (int i = 0; i < reps; i++) {
-		start = now_us();
-		run_small("posix_spawn");
-		samples[i] = now_us() - start;
-	}
-	report("posix_spawn_wait_from_50mb_parent", samples, reps);
+	report_small("fork_exec_wait_from_50mb_parent", "fork", samples, reps);
+	report_small("posix_spawn_wait_from_50mb_parent", "posix_spawn", samples, reps);
 	munmap(big, size);
 	return 0;
 }
