@@ -65,12 +65,12 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
-    assert len(XNU_PATCHES) == 8, names
+    assert len(XNU_PATCHES) == 9, names
     assert len(DARLING_PATCHES) == 4, names
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2", "signal-self",
-                 "rlimit-nofile", "boottime-stable", "pselect-sigmask"):
+                 "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 10 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 11 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
     assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)
@@ -168,7 +168,7 @@ def test_regress_program_shape(prog: Path):
 def test_regress_programs_cover_each_call():
     names = {p.stem for p in REGRESS}
     assert {"renameatx_np", "setattrlist_flags", "clonefile", "sandbox_init", "ulock_wait2",
-            "mldr_zero_fill", "signal_self"} <= names
+            "mldr_zero_fill", "signal_self", "os_unfair_lock"} <= names
 
 
 @pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="nix-instantiate not installed")

@@ -25,10 +25,6 @@ def _case(name: str) -> object:
     if name in MISSING:
         return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=(
             f"needs {MISSING[name]}, which core Darling lacks")))
-    if name.startswith("zig"):
-        return pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=(
-            "zig dies of SIGSEGV in about a third of its runs on a cold cache under Darling "
-            "(cause not found; docs/compat.md); test_nix_darwin.py's zig build retries")))
     return name
 
 
