@@ -1,8 +1,8 @@
 # zig's global cache, warmed once for every build of the lite stdenv. The first link of each
-# optimisation mode builds compiler_rt with all cores, which is where zig dies under Darling
-# (docs/compat.md); builder.sh starts each build from a copy of this cache, so its compiles
-# run warm. cc itself reruns a crashed zig; a cache left bad by a crash (a link that then
-# fails) is thrown away and built again, up to 3 times.
+# optimisation mode builds compiler_rt with all cores (about 8 s; where zig died under Darling
+# before its mutex worked, docs/compat.md); builder.sh starts each build from a copy of this
+# cache, so its compiles run warm. cc itself reruns a crashed zig; a cache left bad by a crash
+# (a link that then fails) is thrown away and built again, up to 3 times.
 set -eu
 export ZIG_GLOBAL_CACHE_DIR="$out" ZIG_LOCAL_CACHE_DIR="$NIX_BUILD_TOP/local-cache"
 cd "$NIX_BUILD_TOP"
