@@ -241,7 +241,7 @@ def test_series_variants(tmp_path: Path) -> None:
     assert {p.name for p in full} - {p.name for p in control} == {
         "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2",
         "sandbox-errorbuf-null", "mldr-zero-fill", "signal-self", "rlimit-nofile",
-        "boottime-stable", "pselect-sigmask", "unfair-lock-shadow"}
+        "boottime-stable", "pselect-sigmask", "unfair-lock-shadow", "pthread-cancel"}
 
 
 def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:

@@ -65,12 +65,13 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
-    assert len(XNU_PATCHES) == 9, names
+    assert len(XNU_PATCHES) == 10, names
     assert len(DARLING_PATCHES) == 4, names
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2", "signal-self",
-                 "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow"):
+                 "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow",
+                 "pthread-cancel"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 11 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 12 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
     assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)
