@@ -24,7 +24,7 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_init": 6,
           "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4, "signal_traced_exec": 5,
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
-          "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8}
+          "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
 EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 
@@ -71,6 +71,7 @@ CONTROL_FAILURES = {
                       "(/usr/lib/system/libsystem_kernel.dylib)",
     "cancel_point_cost": "FAIL: 2000 closes after a thread do not wait for darlingserver",
     "pthread_cancel": "FAIL: a thread waiting in poll(POLLHUP) is canceled",
+    "commpage_taken": "FAIL: a program whose stack covers the commpage's address runs",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)
     "sandbox_init": "FAIL: sandbox_init_with_parameters leaves *errorbuf NULL on success",
 }
@@ -118,6 +119,15 @@ def test_mldr_zero_fill_dies_without_the_fix(regress_programs: dict[str, Path],
     _, output = run(control_runner, regress_programs["mldr_zero_fill"])
     assert "PASS: the zero-fill starts with zeros" in output, output
     assert "the last byte of the zero-fill is mapped and zero" not in output, output
+
+
+def test_commpage_taken_dies_of_sigfpe_without_the_fix(regress_programs: dict[str, Path],
+                                                       control_runner: DarlingRunner) -> None:
+    """Unpatched, the child's commpage goes elsewhere and libmalloc divides by the zero it
+    reads at the commpage's address: SIGFPE before main, as the commands in CI died."""
+    _, output = run(control_runner, regress_programs["commpage_taken"])
+    assert "PASS: the child was set up" in output, output
+    assert "the child died of signal 8" in output, output
 
 
 @pytest.mark.parametrize(("name", "number"), [("renameatx_np", 488), ("ulock_wait2", 544)])
