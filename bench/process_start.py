@@ -10,7 +10,7 @@ REPS: default 15, at most 64. INSTALL: a directory name under /var/cache/darling
 a Darling build before and after a patch, side by side.
 
 Rows: close() of an unused descriptor (no thread yet, and after one: a cancelable syscall,
-which asks darlingserver unless Darling has the trial patch of branch pthread-cancel-wip);
+which asked darlingserver before patch xnu/0010-pthread-cancel);
 fork+_exit, fork+exec, vfork+exec and posix_spawn of the probe itself, each waited for;
 exec alone (a chain of ten); what /bin/sh pays to run /usr/bin/true (a loop of 20 less a
 loop of 0, over 20: issue 21's "small Mach-O spawned from bash"); a syscall Darling
