@@ -240,7 +240,7 @@ def test_series_variants(tmp_path: Path) -> None:
     assert [p for p in full if kinds[p.name] != "fix"] == list(control)
     assert {p.name for p in full} - {p.name for p in control} == {
         "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2",
-        "sandbox-errorbuf-null", "mldr-zero-fill", "signal-self", "rlimit-nofile",
+        "sandbox-errorbuf-null", "mldr-zero-fill", "mldr-commpage-taken", "signal-self", "rlimit-nofile",
         "boottime-stable", "pselect-sigmask", "unfair-lock-shadow", "pthread-cancel"}
 
 
