@@ -72,6 +72,10 @@ int main(int argc, char **argv)
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* a group of its own: unpatched Darling (without patch xnu/0005-signal-self)
+		 * sends a crash on to the whole process group, and this program must live
+		 * to say how the child ended */
+		setpgid(0, 0);
 		/* room for the environment: Linux allows a quarter of the stack limit */
 		struct rlimit stack = { 64 << 20, 64 << 20 };
 		if (setrlimit(RLIMIT_STACK, &stack) != 0 || linux_personality(LINUX_ADDR_NO_RANDOMIZE) == -1)
