@@ -76,9 +76,16 @@ int main(int argc, char **argv)
 		 * sends a crash on to the whole process group, and this program must live
 		 * to say how the child ended */
 		setpgid(0, 0);
-		/* room for the environment: Linux allows a quarter of the stack limit */
-		struct rlimit stack = { 64 << 20, 64 << 20 };
-		if (setrlimit(RLIMIT_STACK, &stack) != 0 || linux_personality(LINUX_ADDR_NO_RANDOMIZE) == -1)
+		/* room for the environment: Linux allows a quarter of the stack limit; only the
+		 * soft limit is raised (the hard one may be lower, for a user) */
+		struct rlimit stack;
+		if (getrlimit(RLIMIT_STACK, &stack) != 0)
+			_exit(126);
+		if (stack.rlim_cur != RLIM_INFINITY && stack.rlim_cur < (32 << 20))
+			stack.rlim_cur = stack.rlim_max == RLIM_INFINITY || stack.rlim_max > (32 << 20)
+				? (32 << 20) : stack.rlim_max;
+		/* the raw system call returns -errno */
+		if (setrlimit(RLIMIT_STACK, &stack) != 0 || linux_personality(LINUX_ADDR_NO_RANDOMIZE) < 0)
 			_exit(126);
 		size_t count = 0;
 		while (environ[count])
