@@ -81,9 +81,9 @@ int main(int argc, char **argv)
 		struct rlimit stack;
 		if (getrlimit(RLIMIT_STACK, &stack) != 0)
 			_exit(126);
-		if (stack.rlim_cur != RLIM_INFINITY && stack.rlim_cur < (32 << 20))
-			stack.rlim_cur = stack.rlim_max == RLIM_INFINITY || stack.rlim_max > (32 << 20)
-				? (32 << 20) : stack.rlim_max;
+		/* RLIM_INFINITY (2^63 - 1) is above any finite limit: no special case for it */
+		if (stack.rlim_cur < (32 << 20))
+			stack.rlim_cur = stack.rlim_max < (32 << 20) ? stack.rlim_max : (32 << 20);
 		/* the raw system call returns -errno */
 		if (setrlimit(RLIMIT_STACK, &stack) != 0 || linux_personality(LINUX_ADDR_NO_RANDOMIZE) < 0)
 			_exit(126);
