@@ -88,6 +88,39 @@ def test_darlings_libcxx_has_no_filesystem(darwin_cc: DarwinCompiler, tmp_path: 
                         cflags=["-std=c++17", f"-I{REGRESS}"])
 
 
+def test_a_key_ending_in_digits_links(darling_install: Installed, darwin_bin: Path,
+                                     darling_runner: DarlingRunner, tmp_path: Path) -> None:
+    """ld64 took the SDK version from the last digits of the -syslibroot path (the install's
+    key) unless told: a key such as ...ad4767051 failed every link. The same install
+    reached through such a path links and runs, and its program says SDK 11.0, as
+    Darling's own programs do."""
+    through = tmp_path / "installs" / "77ffd726ee8ad4767051"
+    through.parent.mkdir()
+    through.symlink_to(darling_install.install)
+    compiler = DarwinCompiler(Path(darling_install.sdk), Path(darling_install.ld),
+                              through / "libexec" / "darling")
+    source = tmp_path / "hello.c"
+    source.write_text('#include <stdio.h>\nint main(void) { puts("linked"); return 0; }\n')
+    program = compiler.build([source], darwin_bin / "key_in_digits")
+    assert run_output(darling_runner, program) == "linked\n"
+    # LC_BUILD_VERSION: platform (1 = macOS), minos, sdk (each 0xXXXXYYZZ)
+    platform, minos, sdk = build_version(program.read_bytes())
+    assert (platform, minos, sdk) == (1, 0x0B0000, 0x0B0000)
+
+
+def build_version(macho: bytes) -> tuple[int, int, int]:
+    """The platform, minos and sdk of a 64-bit Mach-O's LC_BUILD_VERSION (0x32)."""
+    def word(at: int) -> int:
+        return int.from_bytes(macho[at:at + 4], "little")
+
+    offset = 32  # the header's size; ncmds at 16
+    for _ in range(word(16)):
+        if word(offset) == 0x32:
+            return word(offset + 8), word(offset + 12), word(offset + 16)
+        offset += word(offset + 4)
+    raise AssertionError("no LC_BUILD_VERSION")
+
+
 def test_c11_atomics_are_hidden_by_the_sdks_stdatomic(cross: toolchain.CrossToolchain,
                                                        tmp_path: Path) -> None:
     """A known gap, worked around in curl's recipe (ac_cv_header_stdatomic_h=no): Darling's SDK

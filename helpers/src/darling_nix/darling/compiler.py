@@ -10,6 +10,10 @@ of the libc++ that Darling builds (LLVM 13; the SDK's xctoolchain copy is LLVM 5
 old for C++17's <filesystem>), and -stdlib=libc++ because Debian's clang would link
 libstdc++ otherwise. -Qunused-arguments: the one flag list serves compiling, linking
 and both at once, so a link does not warn (or fail under -Werror) about -nostdinc.
+-Wl,-sdk_version: as Darling's own CMake links (use_ld64.cmake). Without it ld64 takes the
+SDK version from the last run of digits in the -syslibroot path, here the install's key:
+a key such as ...ad4767051 failed every link ("malformed 32-bit x.y.z version number"),
+and the others gave programs an SDK version of 10.6 or whatever digits the key ended in.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class DarwinCompiler:
         flags = [f"--target={TARGET}", f"-mmacosx-version-min={MACOS_MIN}", "-DPLATFORM_MacOSX",
                  "-nostdinc", "-isystem", str(self.sdk / "usr" / "include"),
                  "-isystem", f"{self.resource_dir()}/include",
-                 f"--ld-path={self.ld}", "-isysroot", str(self.syslibroot), "-Qunused-arguments"]
+                 f"--ld-path={self.ld}", "-isysroot", str(self.syslibroot),
+                 f"-Wl,-sdk_version,{MACOS_MIN}", "-Qunused-arguments"]
         if cxx:
             flags[4:4] = ["-stdlib=libc++", "-nostdinc++",
                           "-isystem", str(self.libcxx_source / "include")]
