@@ -240,9 +240,9 @@ def test_series_variants(tmp_path: Path) -> None:
     assert [p for p in full if kinds[p.name] != "fix"] == list(control)
     assert {p.name for p in full} - {p.name for p in control} == {
         "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2",
-        "sandbox-errorbuf-null", "mldr-zero-fill", "mldr-commpage-taken", "signal-self",
-        "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow",
-        "pthread-cancel"}
+        "sandbox-errorbuf-null", "mldr-zero-fill", "mldr-commpage-taken", "objc4-release",
+        "signal-self", "rlimit-nofile", "boottime-stable", "pselect-sigmask",
+        "unfair-lock-shadow", "pthread-cancel", "cpu-number-lsl"}
 
 
 def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:

@@ -42,12 +42,16 @@ MLDR = "src/startup/mldr/"
 DARLING_FIX_FILES = {"0001-sandbox-errorbuf-null.patch": {"src/sandbox/sandbox.c"},
                      "0004-mldr-zero-fill.patch": {MLDR + "loader.c"},
                      "0005-mldr-commpage-taken.patch": {MLDR + "mldr.c", MLDR + "commpage.c",
-                                                      MLDR + "commpage.h"}}
+                                                      MLDR + "commpage.h"},
+                     "0006-objc4-release.patch": {"src/external/objc4/runtime/CMakeLists.txt"}}
 REGRESS = sorted((PKG / "regress").glob("*.c"))
 
 XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
 DARLING_REV = "25afbc76428c39c3909e9efcf5caef1140425211"
 EMULATION = "darling/src/libsystem_kernel/emulation/linux/"
+# libsyscall's files an xnu fix may change beside the emulation: errno (0001) and the
+# CPU number (0011)
+XNU_LIBSYSCALL_FILES = {"libsyscall/custom/errno.c", "libsyscall/os/tsd.h"}
 
 
 def header(patch: Path) -> str:
@@ -68,14 +72,15 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
-    assert len(XNU_PATCHES) == 10, names
-    assert len(DARLING_PATCHES) == 5, names
-    assert any("mldr-commpage-taken" in p.name for p in DARLING_PATCHES), names
+    assert len(XNU_PATCHES) == 11, names
+    assert len(DARLING_PATCHES) == 6, names
+    for word in ("mldr-commpage-taken", "objc4-release"):
+        assert any(word in p.name for p in DARLING_PATCHES), (word, names)
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2", "signal-self",
                  "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow",
-                 "pthread-cancel"):
+                 "pthread-cancel", "cpu-number-lsl"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 13 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 15 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
     assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)
@@ -130,7 +135,7 @@ def test_patch_parses_as_unified_diff(patch: Path, tmp_path: Path):
     assert paths, f"{patch.name}: no files in the diff"
     for path in paths:
         if patch in XNU_PATCHES:
-            assert path.startswith(EMULATION) or path == "libsyscall/custom/errno.c", \
+            assert path.startswith(EMULATION) or path in XNU_LIBSYSCALL_FILES, \
                 f"{path}: not relative to the darling-xnu root"
         elif patch in BUILD_PATCHES:
             assert path in BUILD_PATCH_FILES[patch.name], path

@@ -24,7 +24,8 @@ CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_init": 6,
           "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4, "signal_traced_exec": 5,
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
-          "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7}
+          "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
+          "cpu_number": 2, "objc_release": 4}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
 EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 
@@ -72,6 +73,9 @@ CONTROL_FAILURES = {
     "cancel_point_cost": "FAIL: 2000 closes after a thread do not wait for darlingserver",
     "pthread_cancel": "FAIL: a thread waiting in poll(POLLHUP) is canceled",
     "commpage_taken": "FAIL: a program whose stack covers the commpage's address runs",
+    "cpu_number": "FAIL: two threads allocate and ask for their CPU number without a getcpu "
+                  "system call",
+    "objc_release": "FAIL: libobjc is its release build (no _objc_isDebugBuild)",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)
     "sandbox_init": "FAIL: sandbox_init_with_parameters leaves *errorbuf NULL on success",
 }
