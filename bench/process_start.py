@@ -1,13 +1,16 @@
 """Issue 21's breakdown: where a process start goes under Darling. One probe
 (bench/probes/process_start.c) built twice, for Linux with the host's cc and for macOS
 with the project's toolchain, run on the host and inside a fresh Darling prefix in the
-same run; each row is the median of the probe's repetitions, in microseconds.
+same run, in rounds: each round runs the probe once on the host and once under each
+Darling install, in turn, so that drift on a noisy machine hits every column alike. A row
+is the median over the rounds of each run's median of the probe's repetitions, in
+microseconds.
 
     sudo .venv/bin/python bench/process_start.py [REPS [INSTALL ...]]
 
 REPS: default 15, at most 64. INSTALL: a directory name under /var/cache/darling-nix/installs
 (a key, `patched`, `control`); default `patched`. Several give one column each, in one run:
-a Darling build before and after a patch, side by side.
+a Darling build before and after a patch, side by side. ROUNDS (environment): default 5.
 
 Rows: close() of an unused descriptor (no thread yet, and after one: a cancelable syscall,
 which asked darlingserver before patch xnu/0010-pthread-cancel);
@@ -24,7 +27,9 @@ Needs those Darling installs in the cache (`darling-nix darling build`).
 
 from __future__ import annotations
 
+import os
 import resource
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -46,32 +51,48 @@ def parse(output: str) -> dict[str, float]:
     return rows
 
 
-def under_darling(installed: Installed, work: Path, reps: str) -> dict[str, float]:
+def darling_probe(installed: Installed, work: Path) -> tuple[DarlingRunner, Path]:
+    """The probe built for INSTALLED, and a fresh prefix of it to run in."""
     probe = DarwinCompiler.for_install(installed).build(
         [PROBE], work / f"process_start-{installed.key}",
         cflags=["-O2", "-Wno-nullability-completeness", "-Wno-availability"])
     runner = DarlingRunner(work / f"prefix-{installed.key}", installed.darling)
     runner.create_prefix()
-    try:
-        ran = runner.run([path_inside(probe), reps], capture=True, timeout=1800)
-    finally:
-        runner.stop()
-    return parse(ran.stdout.decode())
+    return runner, probe
+
+
+def medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each row's median over the rounds."""
+    return {name: statistics.median(run[name] for run in rounds) for name in rounds[0]}
 
 
 def main() -> None:
     require_root()
     reps = sys.argv[1] if len(sys.argv) > 1 else "15"
+    rounds = int(os.environ.get("ROUNDS", "5"))
     compared = installs(sys.argv[2:])
     with scratch() as work:
         host_probe = work / "process_start-linux"
         subprocess.run(["cc", "-O2", "-pthread", str(PROBE), "-o", str(host_probe)], check=True)
         resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_MAX, OPEN_MAX))
-        host = parse(subprocess.run([str(host_probe), reps], capture_output=True, text=True,
-                                    check=True).stdout)
-        darling = [under_darling(installed, work, reps) for installed in compared]
-    print(f"process start: the host (Linux) and Darling; medians of {reps} repetitions, "
-          "microseconds; ratio = Darling / host")
+        probes = [darling_probe(installed, work) for installed in compared]
+        host_runs: list[dict[str, float]] = []
+        darling_runs: list[list[dict[str, float]]] = [[] for _ in compared]
+        try:
+            for done in range(rounds):
+                print(f"round {done + 1}/{rounds}", file=sys.stderr)
+                host_runs.append(parse(subprocess.run([str(host_probe), reps], capture_output=True,
+                                                      text=True, check=True).stdout))
+                for (runner, probe), runs in zip(probes, darling_runs, strict=True):
+                    runs.append(parse(runner.run([path_inside(probe), reps], capture=True,
+                                                 timeout=600).stdout.decode()))
+        finally:
+            for runner, _ in probes:
+                runner.stop()
+    host = medians(host_runs)
+    darling = [medians(runs) for runs in darling_runs]
+    print(f"process start: the host (Linux) and Darling; medians of {reps} repetitions, the "
+          f"median of {rounds} rounds, microseconds; ratio = Darling / host")
     print(f"{'operation':<36} {'host':>9}" + "".join(
         f" {installed.key[:12]:>12} {'ratio':>6}" for installed in compared))
     for name, host_us in host.items():
