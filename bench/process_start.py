@@ -70,6 +70,8 @@ def main() -> None:
     require_root()
     reps = sys.argv[1] if len(sys.argv) > 1 else "15"
     rounds = int(os.environ.get("ROUNDS", "5"))
+    if rounds < 1:
+        sys.exit(f"process_start.py: ROUNDS must be 1 or more, not {rounds}")
     compared = installs(sys.argv[2:])
     with scratch() as work:
         host_probe = work / "process_start-linux"

@@ -27,10 +27,15 @@
 struct bpf_insn { uint16_t code; uint8_t jt, jf; uint32_t k; };
 struct bpf_prog { unsigned short len; const struct bpf_insn *insns; };
 
+/* A raw Linux system call with three arguments; the fourth and fifth (r10, r8) are 0, as
+ * prctl(PR_SET_NO_NEW_PRIVS) requires. */
 static long linux3(long nr, long a, long b, long c)
 {
 	long result;
-	__asm__ volatile("syscall" : "=a"(result) : "a"(nr), "D"(a), "S"(b), "d"(c)
+	register long r10 __asm__("r10") = 0;
+	register long r8 __asm__("r8") = 0;
+	__asm__ volatile("syscall" : "=a"(result)
+		: "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
 		: "rcx", "r11", "memory");
 	return result;
 }
