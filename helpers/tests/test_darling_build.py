@@ -242,7 +242,8 @@ def test_series_variants(tmp_path: Path) -> None:
         "renameatx_np", "attrlist-cmn-flags", "clonefile-enotsup", "ulock_wait2",
         "sandbox-errorbuf-null", "mldr-zero-fill", "mldr-commpage-taken", "objc4-release",
         "signal-self", "rlimit-nofile", "boottime-stable", "pselect-sigmask",
-        "unfair-lock-shadow", "pthread-cancel", "cpu-number-lsl"}
+        "unfair-lock-shadow", "pthread-cancel", "cpu-number-lsl", "mldr-fork",
+        "shellspawn-signal-status", "fork-through-mldr"}
 
 
 def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:

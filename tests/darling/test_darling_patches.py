@@ -43,7 +43,10 @@ DARLING_FIX_FILES = {"0001-sandbox-errorbuf-null.patch": {"src/sandbox/sandbox.c
                      "0004-mldr-zero-fill.patch": {MLDR + "loader.c"},
                      "0005-mldr-commpage-taken.patch": {MLDR + "mldr.c", MLDR + "commpage.c",
                                                       MLDR + "commpage.h"},
-                     "0006-objc4-release.patch": {"src/external/objc4/runtime/CMakeLists.txt"}}
+                     "0006-objc4-release.patch": {"src/external/objc4/runtime/CMakeLists.txt"},
+                     "0007-mldr-fork.patch": {MLDR + "mldr.c", MLDR + "elfcalls/elfcalls.c",
+                                            MLDR + "elfcalls/elfcalls.h"},
+                     "0008-shellspawn-signal-status.patch": {"src/shellspawn/shellspawn.c"}}
 REGRESS = sorted((PKG / "regress").glob("*.c"))
 
 XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
@@ -72,15 +75,15 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
-    assert len(XNU_PATCHES) == 11, names
-    assert len(DARLING_PATCHES) == 6, names
-    for word in ("mldr-commpage-taken", "objc4-release"):
+    assert len(XNU_PATCHES) == 12, names
+    assert len(DARLING_PATCHES) == 8, names
+    for word in ("mldr-commpage-taken", "objc4-release", "mldr-fork", "shellspawn-signal-status"):
         assert any(word in p.name for p in DARLING_PATCHES), (word, names)
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2", "signal-self",
                  "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow",
-                 "pthread-cancel", "cpu-number-lsl"):
+                 "pthread-cancel", "cpu-number-lsl", "fork-through-mldr"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 15 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 18 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
     assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)
@@ -151,15 +154,21 @@ BUILD_PATCH_FILES = {
 }
 
 
-def test_xnu_patches_share_only_the_syscall_table(tmp_path: Path):
-    """Each xnu patch applies alone (check-patches.sh checks it on the pristine tree); the one
-    file two of them may share is the syscall table, where every new call is routed."""
+# The files two xnu patches may share: the syscall table, where every new call is routed,
+# and sys_fork, whose child 0010 clears of cancel marks and whose fork 0012 makes through
+# mldr (apart hunks: each still applies alone).
+XNU_SHARED_FILES = {EMULATION + "syscalls.c", EMULATION + "process/fork.c"}
+
+
+def test_xnu_patches_share_only_the_syscall_table_and_fork(tmp_path: Path):
+    """Each xnu patch applies alone (check-patches.sh checks it on the pristine tree); no two
+    of them change the same file but those in XNU_SHARED_FILES."""
     seen: dict[str, str] = {}
     for patch in XNU_PATCHES:
         res = git_apply(["--numstat", str(patch)], tmp_path)
         for line in res.stdout.splitlines():
             path = line.split("\t")[2]
-            assert path not in seen or path == EMULATION + "syscalls.c", \
+            assert path not in seen or path in XNU_SHARED_FILES, \
                 f"{path} in {seen.get(path)} and {patch.name}"
             seen[path] = patch.name
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,9 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4, "signal_traced_exec": 5,
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
-          "cpu_number": 2, "objc_release": 4}
+          "cpu_number": 2, "objc_release": 4, "fork_threads": 2}
+# programs whose check is their `darling shell` exit status, made on the host
+STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
 EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 
@@ -34,7 +37,7 @@ EXTRA_FLAGS = {"mldr_zero_fill": ["-Wl,-no_pie"]}
 def regress_programs(darwin_cc: DarwinCompiler, darwin_bin: Path) -> dict[str, Path]:
     programs = {name: darwin_cc.build([REGRESS / f"{name}.c"], darwin_bin / name, cflags=[
         f"-I{REGRESS}", "-Wall", "-Werror", "-Wno-nullability-completeness", "-Wno-availability",
-        *EXTRA_FLAGS.get(name, [])]) for name in CHECKS}
+        *EXTRA_FLAGS.get(name, [])]) for name in [*CHECKS, *STATUS_CHECKS]}
     layout = unround_data_segment(programs["mldr_zero_fill"])
     assert layout.unmapped_by_old_mldr(), f"the rewritten __DATA does not show the bug: {layout}"
     return programs
@@ -76,6 +79,7 @@ CONTROL_FAILURES = {
     "cpu_number": "FAIL: two threads allocate and ask for their CPU number without a getcpu "
                   "system call",
     "objc_release": "FAIL: libobjc is its release build (no _objc_isDebugBuild)",
+    "fork_threads": "FAIL: every fork of a process whose threads start and end returns",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)
     "sandbox_init": "FAIL: sandbox_init_with_parameters leaves *errorbuf NULL on success",
 }
@@ -87,6 +91,25 @@ def test_regress_fails_without_our_fixes(name: str, regress_programs: dict[str, 
     _, output = run(control_runner, regress_programs[name])
     fails = re.findall(r"^FAIL: .*$", output, re.M)
     assert any(CONTROL_FAILURES[name] in line for line in fails), output
+
+
+@pytest.mark.parametrize("name", STATUS_CHECKS)
+def test_darling_shell_reports_a_death_by_signal(name: str, regress_programs: dict[str, Path],
+                                                 darling_runner: DarlingRunner) -> None:
+    status, output = run(darling_runner, regress_programs[name])
+    assert "PASS: " in output and "FAIL" not in output, output
+    assert status == STATUS_CHECKS[name], (status, output)
+
+
+@pytest.mark.parametrize("name", STATUS_CHECKS)
+def test_darling_shell_loses_a_death_by_signal_without_the_fix(
+        name: str, regress_programs: dict[str, Path], control_runner: DarlingRunner) -> None:
+    """Unpatched, the status is not 128 + the signal: 1 on upstream 25afbc76, where the
+    signal also reaches the program's process group (xnu/0005-signal-self); 0 with that fix
+    alone (seen by hand on 77ffd726, which lacks 0008-shellspawn-signal-status)."""
+    status, output = run(control_runner, regress_programs[name])
+    assert "PASS: " in output, output
+    assert status != STATUS_CHECKS[name], (status, output)
 
 
 def test_signal_self_dies_with_its_child_without_the_fix(regress_programs: dict[str, Path],

@@ -1,0 +1,82 @@
+/* A fork while other threads start and end: patches/darling/0007-mldr-fork.patch with
+ * patches/xnu/0012-fork-through-mldr.patch.
+ * A fork's child starts by closing the RPC sockets of its parent's other threads, each under
+ * mldr's socket bitmap lock, which a thread holds while it starts or ends. Darling forked
+ * with a raw system call, so a child forked while another thread held that lock waited for it
+ * for ever, and its parent with it (fork waits for the child to check in with
+ * darlingserver). Nix's daemon has threads and forks for every build.
+ * Here two threads start and end threads while the main thread forks FORKS times (each child
+ * _exits at once). A watchdog thread reports a FAIL when no fork has ended for
+ * STALL_SECONDS. Unpatched, one of the first forks hangs. */
+#include "regress.h"
+#include <pthread.h>
+#include <sys/wait.h>
+
+#define FORKS 200
+#define CHURNERS 2
+#define STALL_SECONDS 10
+#define CHECK_FORKS "every fork of a process whose threads start and end returns, and its child exits"
+
+static volatile int stop;
+static volatile long threads_made, forks_ended;
+
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+static void *churns(void *arg)
+{
+	(void)arg;
+	while (!stop) {
+		pthread_t thread;
+		if (pthread_create(&thread, NULL, nothing, NULL) == 0 && pthread_join(thread, NULL) == 0)
+			__sync_fetch_and_add(&threads_made, 1);
+	}
+	return NULL;
+}
+
+static void *watches(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		long seen = forks_ended;
+		sleep(STALL_SECONDS);
+		if (stop)
+			return NULL;
+		if (forks_ended == seen) {
+			/* write(), not stdio: the forking thread may hold stdio's locks (libc's fork
+			 * takes them for the child) */
+			char line[256];
+			int n = snprintf(line, sizeof(line), "(%ld of %d forks ended, then none for %d s)\n"
+				"FAIL: " CHECK_FORKS "\n", seen, FORKS, STALL_SECONDS);
+			write(STDOUT_FILENO, line, (size_t)n);
+			_exit(1);
+		}
+	}
+}
+
+int main(void)
+{
+	pthread_t churner[CHURNERS], watchdog;
+	int exited = 0;
+	for (int i = 0; i < CHURNERS; i++)
+		pthread_create(&churner[i], NULL, churns, NULL);
+	pthread_create(&watchdog, NULL, watches, NULL);
+	for (int i = 0; i < FORKS; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		int status = -1;
+		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			exited++;
+		forks_ended++;
+	}
+	stop = 1;
+	for (int i = 0; i < CHURNERS; i++)
+		pthread_join(churner[i], NULL);
+	printf("(%d of %d children exited 0; %ld threads started and ended meanwhile)\n", exited, FORKS, threads_made);
+	regress_check(exited == FORKS, CHECK_FORKS, 0);
+	regress_check(threads_made >= FORKS, "the other threads started and ended threads all along", 0);
+	return regress_status();
+}
