@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from darling_support import CXX17_RUNTIME_CHECKS, REGRESS
+from macho_layout import build_version
 
 from darling_nix.darling import deps, sources, toolchain
 from darling_nix.darling.build import Installed
@@ -104,21 +105,8 @@ def test_a_key_ending_in_digits_links(darling_install: Installed, darwin_bin: Pa
     program = compiler.build([source], darwin_bin / "key_in_digits")
     assert run_output(darling_runner, program) == "linked\n"
     # LC_BUILD_VERSION: platform (1 = macOS), minos, sdk (each 0xXXXXYYZZ)
-    platform, minos, sdk = build_version(program.read_bytes())
+    platform, minos, sdk = build_version(program)
     assert (platform, minos, sdk) == (1, 0x0B0000, 0x0B0000)
-
-
-def build_version(macho: bytes) -> tuple[int, int, int]:
-    """The platform, minos and sdk of a 64-bit Mach-O's LC_BUILD_VERSION (0x32)."""
-    def word(at: int) -> int:
-        return int.from_bytes(macho[at:at + 4], "little")
-
-    offset = 32  # the header's size; ncmds at 16
-    for _ in range(word(16)):
-        if word(offset) == 0x32:
-            return word(offset + 8), word(offset + 12), word(offset + 16)
-        offset += word(offset + 4)
-    raise AssertionError("no LC_BUILD_VERSION")
 
 
 def test_c11_atomics_are_hidden_by_the_sdks_stdatomic(cross: toolchain.CrossToolchain,

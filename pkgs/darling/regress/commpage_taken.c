@@ -25,14 +25,6 @@
 
 extern char **environ;
 
-static long linux_personality(unsigned long persona)
-{
-	long result;
-	__asm__ volatile("syscall" : "=a"(result) : "a"((long)LINUX_NR_PERSONALITY), "D"(persona)
-		: "rcx", "r11", "memory");
-	return result;
-}
-
 static int commpage_is_ours(void)
 {
 	return memcmp((const char *)COMMPAGE, "commpage 64-bit", 15) == 0
@@ -51,7 +43,7 @@ static int child(void)
 	}
 	regress_check(pads == PADS, "the child has its whole environment", 0);
 	regress_check(commpage_is_ours(), "the child's commpage is at its address", 0);
-	regress_check(!(linux_personality(0xffffffff) & LINUX_ADDR_NO_RANDOMIZE),
+	regress_check(!(regress_linux_syscall(LINUX_NR_PERSONALITY, 0xffffffff, 0, 0) & LINUX_ADDR_NO_RANDOMIZE),
 		"mldr turned randomization on to move the child's stack", 0);
 	return regress_status();
 }
@@ -85,7 +77,8 @@ int main(int argc, char **argv)
 		if (stack.rlim_cur < (32 << 20))
 			stack.rlim_cur = stack.rlim_max < (32 << 20) ? stack.rlim_max : (32 << 20);
 		/* the raw system call returns -errno */
-		if (setrlimit(RLIMIT_STACK, &stack) != 0 || linux_personality(LINUX_ADDR_NO_RANDOMIZE) < 0)
+		if (setrlimit(RLIMIT_STACK, &stack) != 0
+				|| regress_linux_syscall(LINUX_NR_PERSONALITY, LINUX_ADDR_NO_RANDOMIZE, 0, 0) < 0)
 			_exit(126);
 		size_t count = 0;
 		while (environ[count])

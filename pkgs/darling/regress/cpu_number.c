@@ -27,19 +27,6 @@
 struct bpf_insn { uint16_t code; uint8_t jt, jf; uint32_t k; };
 struct bpf_prog { unsigned short len; const struct bpf_insn *insns; };
 
-/* A raw Linux system call with three arguments; the fourth and fifth (r10, r8) are 0, as
- * prctl(PR_SET_NO_NEW_PRIVS) requires. */
-static long linux3(long nr, long a, long b, long c)
-{
-	long result;
-	register long r10 __asm__("r10") = 0;
-	register long r8 __asm__("r8") = 0;
-	__asm__ volatile("syscall" : "=a"(result)
-		: "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-		: "rcx", "r11", "memory");
-	return result;
-}
-
 static size_t cpu_number(void)
 {
 	size_t cpu = (size_t)-1;
@@ -51,14 +38,14 @@ static size_t cpu_number(void)
 static void answers_the_pinned_cpu(void)
 {
 	uint64_t allowed[MASK_WORDS] = {0}, one[MASK_WORDS];
-	long got = linux3(LINUX_NR_SCHED_GETAFFINITY, 0, sizeof(allowed), (long)allowed);
+	long got = regress_linux_syscall(LINUX_NR_SCHED_GETAFFINITY, 0, sizeof(allowed), (long)allowed);
 	int cpus = 0, right = 0;
 	for (int cpu = 0; got > 0 && cpu < MASK_WORDS * 64; cpu++) {
 		if (!(allowed[cpu / 64] >> (cpu % 64) & 1))
 			continue;
 		memset(one, 0, sizeof(one));
 		one[cpu / 64] = 1ULL << (cpu % 64);
-		if (linux3(LINUX_NR_SCHED_SETAFFINITY, 0, sizeof(one), (long)one) != 0)
+		if (regress_linux_syscall(LINUX_NR_SCHED_SETAFFINITY, 0, sizeof(one), (long)one) != 0)
 			continue;
 		cpus++;
 		size_t answer = cpu_number();
@@ -67,17 +54,17 @@ static void answers_the_pinned_cpu(void)
 		else
 			printf("(pinned to CPU %d, the answer was %zu)\n", cpu, answer);
 	}
-	linux3(LINUX_NR_SCHED_SETAFFINITY, 0, sizeof(allowed), (long)allowed);
+	regress_linux_syscall(LINUX_NR_SCHED_SETAFFINITY, 0, sizeof(allowed), (long)allowed);
 	printf("(%d of %d CPUs answered right)\n", right, cpus);
 	regress_check(cpus > 0 && right == cpus, "pthread_cpu_number_np names the CPU the thread is pinned to", 0);
 }
 
 static void *allocates(void *arg)
 {
-	(void)arg;
 	for (int i = 0; i < 2000; i++)
 		free(malloc(16 + (size_t)(i % 64) * 16));
-	return (void *)cpu_number();
+	cpu_number();
+	return arg;
 }
 
 /* In the child: getcpu is forbidden from here on. */
@@ -92,8 +79,8 @@ static int child(void)
 		{0x06, 0, 0, SECCOMP_RET_ALLOW},
 	};
 	static const struct bpf_prog prog = {sizeof(filter) / sizeof(filter[0]), filter};
-	if (linux3(LINUX_NR_PRCTL, LINUX_PR_SET_NO_NEW_PRIVS, 1, 0) != 0
-			|| linux3(LINUX_NR_SECCOMP, LINUX_SECCOMP_SET_MODE_FILTER, 0, (long)&prog) != 0)
+	if (regress_linux_syscall(LINUX_NR_PRCTL, LINUX_PR_SET_NO_NEW_PRIVS, 1, 0) != 0
+			|| regress_linux_syscall(LINUX_NR_SECCOMP, LINUX_SECCOMP_SET_MODE_FILTER, 0, (long)&prog) != 0)
 		_exit(3);
 	pthread_t thread;
 	if (pthread_create(&thread, NULL, allocates, NULL) != 0)

@@ -68,6 +68,20 @@ REGRESS_UNUSED static int regress_file_is(const char *path, const char *contents
 	return strcmp(buf, contents) == 0;
 }
 
+/* A raw Linux system call (Darling's programs run on Linux's kernel), for what the macOS
+ * API has no way to ask; the fourth and fifth arguments (r10, r8) are 0, as some calls
+ * (prctl's PR_SET_NO_NEW_PRIVS) require. */
+REGRESS_UNUSED static long regress_linux_syscall(long nr, long a, long b, long c)
+{
+	long result;
+	register long r10 __asm__("r10") = 0;
+	register long r8 __asm__("r8") = 0;
+	__asm__ volatile("syscall" : "=a"(result)
+		: "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+		: "rcx", "r11", "memory");
+	return result;
+}
+
 REGRESS_UNUSED static int regress_status(void)
 {
 	printf("%s: %d failure(s)\n", regress_failures ? "FAILED" : "OK", regress_failures);
