@@ -46,7 +46,9 @@ DARLING_FIX_FILES = {"0001-sandbox-errorbuf-null.patch": {"src/sandbox/sandbox.c
                      "0006-objc4-release.patch": {"src/external/objc4/runtime/CMakeLists.txt"},
                      "0007-mldr-fork.patch": {MLDR + "mldr.c", MLDR + "elfcalls/elfcalls.c",
                                             MLDR + "elfcalls/elfcalls.h"},
-                     "0008-shellspawn-signal-status.patch": {"src/shellspawn/shellspawn.c"}}
+                     "0008-shellspawn-signal-status.patch": {"src/shellspawn/shellspawn.c"},
+                     "0009-dserver-message-credentials.patch": {
+                         "src/external/darlingserver/src/message.cpp"}}
 REGRESS = sorted((PKG / "regress").glob("*.c"))
 
 XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
@@ -76,14 +78,15 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
     assert len(XNU_PATCHES) == 12, names
-    assert len(DARLING_PATCHES) == 8, names
-    for word in ("mldr-commpage-taken", "objc4-release", "mldr-fork", "shellspawn-signal-status"):
+    assert len(DARLING_PATCHES) == 9, names
+    for word in ("mldr-commpage-taken", "objc4-release", "mldr-fork", "shellspawn-signal-status",
+                 "dserver-message-credentials"):
         assert any(word in p.name for p in DARLING_PATCHES), (word, names)
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2", "signal-self",
                  "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow",
                  "pthread-cancel", "cpu-number-lsl", "fork-through-mldr"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 18 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 19 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
     assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)

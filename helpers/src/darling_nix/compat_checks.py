@@ -2,8 +2,9 @@
 
 A check writes its input files into a scratch directory, runs a bash script inside the
 prefix there (`$1` is that directory as the prefix sees it, `$2` the program) and passes
-when the script exits 0 and its output holds every expected string. Under Darling a
-command killed by a signal reports status 0, so the output decides as much as the status.
+when the script exits 0 and its output holds every expected string. Upstream Darling
+reports status 0 for a command killed by a signal (our darling/0008 fixes that), so the
+output decides as much as the status.
 """
 
 from __future__ import annotations

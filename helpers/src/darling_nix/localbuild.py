@@ -154,7 +154,8 @@ def realise(runner: Runner, drv: str, log: LogSink, timeout: float | None = None
     elif outcome.returncode == 0 and outputs:
         status = "pass"
     else:
-        # Under Darling a command killed by a signal reports 0: no output paths is a failure.
+        # No output paths is a failure too: upstream Darling reports 0 for a command killed
+        # by a signal (our darling/0008 fixes that; a Darling without it may be in use).
         status = "fail"
     return BuildResult(status, outputs if status == "pass" else [], outcome.returncode,
                        list(tail))

@@ -110,9 +110,9 @@ class DarlingRunner(Runner):
     `darling shell ARGS` quotes each argument and runs them with `/bin/bash --login -c`
     inside the prefix, so any argv is safe. `darling exec` is not used: it resolves the
     program with realpath() on the host, which breaks multi-call binaries reached through
-    symlinks (nix-daemon -> nix) and the profile symlinks. Caveat (Darling's, not ours): a
-    command killed by a signal reports exit status 0, so callers that must tell success
-    from a crash check for the command's own output as well.
+    symlinks (nix-daemon -> nix) and the profile symlinks. A command killed by signal N
+    reports 128 + N (our darling/0008-shellspawn-signal-status; upstream's reports 0, so
+    callers that must tell success from a crash check for the command's output as well).
     """
 
     name = "darling"
@@ -158,7 +158,7 @@ class DarlingRunner(Runner):
         with open_beneath(Path(self.prefix), home / "Library", create=True):
             pass
 
-    def _server_pid(self) -> int | None:
+    def server_pid(self) -> int | None:
         """The prefix's live darlingserver, by darling's own test (<prefix>/.init.pid names
         a process called darlingserver) plus one darling lacks: a zombie is not alive."""
         try:
@@ -184,7 +184,7 @@ class DarlingRunner(Runner):
             pass
 
     def running(self) -> bool:
-        return self._server_pid() is not None  # a live darlingserver
+        return self.server_pid() is not None  # a live darlingserver
 
     def start(self) -> None:
         # darlingserver inherits the stdio of the `darling` call that starts the container and
@@ -213,7 +213,7 @@ class DarlingRunner(Runner):
         import subprocess
         import time
 
-        pid = self._server_pid()
+        pid = self.server_pid()
         subprocess.run([self.darling, "shutdown"], env=self.environment(), check=False,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable
@@ -26,7 +27,7 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "ulock_wait2": 7, "mldr_zero_fill": 4, "signal_self": 4, "signal_traced_exec": 5,
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
-          "cpu_number": 2, "objc_release": 4, "fork_threads": 2}
+          "cpu_number": 2, "objc_release": 4, "fork_threads": 2, "dserver_credentials": 1}
 # programs whose check is their `darling shell` exit status, made on the host
 STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
@@ -110,6 +111,53 @@ def test_darling_shell_loses_a_death_by_signal_without_the_fix(
     status, output = run(control_runner, regress_programs[name])
     assert "PASS: " in output, output
     assert status != STATUS_CHECKS[name], (status, output)
+
+
+CREDENTIAL_CALLS = ("getpid", "getuid", "getgid")
+
+
+def darlingserver_credential_calls(runner: DarlingRunner, program: Path,
+                                   tmp_path: Path) -> tuple[int, str]:
+    """How many getpid, getuid and getgid calls the prefix's darlingserver makes while
+    PROGRAM runs (strace -c, attached to it and its threads), and PROGRAM's output."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (scripts/setup installs it)")
+    runner.start()
+    server = runner.server_pid()
+    assert server is not None, "no darlingserver for the prefix"
+    summary = tmp_path / "strace-summary"
+    with subprocess.Popen(["strace", "-f", "-c", "-e", f"trace={','.join(CREDENTIAL_CALLS)}",
+                           "-o", str(summary), "-p", str(server)],
+                          stderr=subprocess.PIPE, text=True) as tracer:
+        assert tracer.stderr is not None
+        attached = tracer.stderr.readline()  # "strace: Process N attached ..."
+        assert "attached" in attached, attached
+        _, output = run(runner, program)
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=60)
+    # "% time  seconds  usecs/call  calls  [errors]  syscall": calls is the fourth column
+    rows = [line.split() for line in summary.read_text().splitlines()]
+    return sum(int(row[3]) for row in rows if row and row[-1] in CREDENTIAL_CALLS), output
+
+
+def test_darlingserver_asks_for_its_credentials_once(
+        regress_programs: dict[str, Path], darling_runner: DarlingRunner,
+        tmp_path: Path) -> None:
+    """2000 darlingserver calls (and the session that runs them): fewer credential calls
+    than darlingserver calls; each used to cost about 100 (darling/0009)."""
+    calls, output = darlingserver_credential_calls(
+        darling_runner, regress_programs["dserver_credentials"], tmp_path)
+    assert "PASS: " in output and "FAIL" not in output, output
+    assert calls < 100, (calls, output)
+
+
+def test_darlingserver_asks_for_its_credentials_per_message_without_the_fix(
+        regress_programs: dict[str, Path], control_runner: DarlingRunner,
+        tmp_path: Path) -> None:
+    calls, output = darlingserver_credential_calls(
+        control_runner, regress_programs["dserver_credentials"], tmp_path)
+    assert "PASS: " in output, output
+    assert calls > 3 * 2 * 1000, (calls, output)  # three calls a message, at least 2000 messages
 
 
 def test_signal_self_dies_with_its_child_without_the_fix(regress_programs: dict[str, Path],

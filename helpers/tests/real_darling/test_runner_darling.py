@@ -59,13 +59,13 @@ def test_exit_status_comes_back(darling_runner: DarlingRunner, status: int) -> N
     assert result.returncode == status
 
 
-def test_signal_death_reports_zero(darling_runner: DarlingRunner) -> None:
-    """Darling's caveat, kept visible: a command killed by a signal reports 0, so callers
-    check for the command's own output (as `build` does with its outputs)."""
+def test_signal_death_reports_128_plus_the_signal(darling_runner: DarlingRunner) -> None:
+    """A command killed by signal N reports 128 + N, as sh does (our darling/0008: upstream's
+    `darling shell` reports 0)."""
     result = darling_runner.run(["/bin/sh", "-c", "echo before; kill -9 $$; echo after"],
                                 capture=True, timeout=60)
     assert result.stdout == b"before\n"
-    assert result.returncode == 0
+    assert result.returncode == 128 + 9
 
 
 def test_arguments_are_not_reparsed_by_a_shell(darling_runner: DarlingRunner, tmp_path: Path) -> None:

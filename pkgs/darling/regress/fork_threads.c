@@ -5,16 +5,19 @@
  * with a raw system call, so a child forked while another thread held that lock waited for it
  * for ever, and its parent with it (fork waits for the child to check in with
  * darlingserver). Nix's daemon has threads and forks for every build.
- * Here two threads start and end threads while the main thread forks FORKS times (each child
- * _exits at once). A watchdog thread reports a FAIL when no fork has ended for
- * STALL_SECONDS. Unpatched, one of the first forks hangs. */
+ * Here two threads start and end threads (MAX_THREADS at most: a process that starts some
+ * 30 000 dies of SIGILL under Darling, docs/darwin-nix.md) while the main thread forks FORKS
+ * times, each time just after starting a thread that ends at once (each child _exits at
+ * once). A watchdog thread reports a FAIL when no fork has ended for STALL_SECONDS.
+ * Unpatched, one of the first hundred forks or so hangs (after 4 to 94 in ten runs). */
 #include "regress.h"
 #include <pthread.h>
 #include <sys/wait.h>
 
-#define FORKS 200
+#define FORKS 300
 #define CHURNERS 2
 #define STALL_SECONDS 10
+#define MAX_THREADS 10000
 #define CHECK_FORKS "every fork of a process whose threads start and end returns, and its child exits"
 
 static volatile int stop;
@@ -28,7 +31,7 @@ static void *nothing(void *arg)
 static void *churns(void *arg)
 {
 	(void)arg;
-	while (!stop) {
+	while (!stop && threads_made < MAX_THREADS) {
 		pthread_t thread;
 		if (pthread_create(&thread, NULL, nothing, NULL) == 0 && pthread_join(thread, NULL) == 0)
 			__sync_fetch_and_add(&threads_made, 1);
@@ -39,12 +42,15 @@ static void *churns(void *arg)
 static void *watches(void *arg)
 {
 	(void)arg;
+	long seen = -1;
+	int still = 0;
 	for (;;) {
-		long seen = forks_ended;
-		sleep(STALL_SECONDS);
+		sleep(1);
 		if (stop)
 			return NULL;
-		if (forks_ended == seen) {
+		still = forks_ended == seen ? still + 1 : 0;
+		seen = forks_ended;
+		if (still >= STALL_SECONDS) {
 			/* write(), not stdio: the forking thread may hold stdio's locks (libc's fork
 			 * takes them for the child) */
 			char line[256];
@@ -64,9 +70,13 @@ int main(void)
 		pthread_create(&churner[i], NULL, churns, NULL);
 	pthread_create(&watchdog, NULL, watches, NULL);
 	for (int i = 0; i < FORKS; i++) {
+		pthread_t ending; /* its end races the fork */
+		int started = pthread_create(&ending, NULL, nothing, NULL) == 0;
 		pid_t pid = fork();
 		if (pid == 0)
 			_exit(0);
+		if (started)
+			pthread_join(ending, NULL);
 		int status = -1;
 		if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			exited++;

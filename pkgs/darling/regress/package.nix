@@ -3,7 +3,8 @@
 # ../package.nix, linked by its cctools ld64 against the libSystem of the
 # installed prefix template (libexec/darling). The results are Mach-O
 # executables: they run only inside a Darling prefix (a VM test runs
-# $out/bin/* there and expects exit status 0 and no FAIL line).
+# $out/bin/* there and expects exit status 0, 143 for signal_status, and no
+# FAIL line).
 #
 # Reached as `darling.regress` (passthru); standalone:
 #   import ./package.nix { inherit (pkgs) clangStdenv; darling = <darling>; }
