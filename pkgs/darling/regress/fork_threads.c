@@ -5,8 +5,9 @@
  * with a raw system call, so a child forked while another thread held that lock waited for it
  * for ever, and its parent with it (fork waits for the child to check in with
  * darlingserver). Nix's daemon has threads and forks for every build.
- * Here two threads start and end threads (MAX_THREADS at most: a process that starts some
- * 30 000 dies of SIGILL under Darling, docs/darwin-nix.md) while the main thread forks FORKS
+ * Here two threads start and end threads (MAX_THREADS at most: without
+ * xnu/0013-sigaltstack-thread-exit, as on the control build, a process dies of SIGILL near
+ * 32 000) while the main thread forks FORKS
  * times, each time just after starting a thread that ends at once (each child _exits at
  * once). A watchdog thread reports a FAIL when no fork has ended for STALL_SECONDS.
  * Unpatched, one of the first hundred forks or so hangs (after 4 to 94 in ten runs). */
