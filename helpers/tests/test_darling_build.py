@@ -244,7 +244,7 @@ def test_series_variants(tmp_path: Path) -> None:
         "signal-self", "rlimit-nofile", "boottime-stable", "pselect-sigmask",
         "unfair-lock-shadow", "pthread-cancel", "cpu-number-lsl", "mldr-fork",
         "shellspawn-signal-status", "dserver-message-credentials", "fork-through-mldr",
-        "sigaltstack-thread-exit"}
+        "sigaltstack-thread-exit", "quiet-kprintf"}
 
 
 def test_git_checkout_with_local_changes_is_refused(tmp_path: Path) -> None:

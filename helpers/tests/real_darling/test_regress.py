@@ -28,7 +28,7 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
           "cpu_number": 2, "objc_release": 4, "fork_threads": 2, "dserver_credentials": 1,
-          "thread_altstack": 4}
+          "thread_altstack": 5, "fiodtype_quiet": 2}
 # programs whose check is their `darling shell` exit status, made on the host
 STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
@@ -83,6 +83,7 @@ CONTROL_FAILURES = {
     "objc_release": "FAIL: libobjc is its release build (no _objc_isDebugBuild)",
     "fork_threads": "FAIL: every fork of a process whose threads start and end returns",
     "thread_altstack": "FAIL: threads started and joined leave next to no mappings behind",
+    "fiodtype_quiet": "FAIL: 2000 FIODTYPE ioctls do not wait for darlingserver",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)
     "sandbox_init": "FAIL: sandbox_init_with_parameters leaves *errorbuf NULL on success",
 }
@@ -131,12 +132,13 @@ def darlingserver_credential_calls(runner: DarlingRunner, program: Path,
     with subprocess.Popen(["strace", "-f", "-c", "-e", f"trace={','.join(CREDENTIAL_CALLS)}",
                            "-o", str(summary), "-p", str(server)],
                           stderr=subprocess.PIPE, text=True) as tracer:
-        assert tracer.stderr is not None
-        attached = tracer.stderr.readline()  # "strace: Process N attached ..."
-        assert "attached" in attached, attached
-        _, output = run(runner, program)
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(timeout=60)
+        try:
+            assert tracer.stderr is not None
+            attached = tracer.stderr.readline()  # "strace: Process N attached ..."
+            assert "attached" in attached, attached
+            _, output = run(runner, program)
+        finally:  # strace detaches on SIGINT; the with-block waits for it
+            tracer.send_signal(signal.SIGINT)
     # "% time  seconds  usecs/call  calls  [errors]  syscall": calls is the fourth column
     rows = [line.split() for line in summary.read_text().splitlines()]
     return sum(int(row[3]) for row in rows if row and row[-1] in CREDENTIAL_CALLS), output
