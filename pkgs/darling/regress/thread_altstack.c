@@ -144,6 +144,7 @@ static void own_stack_is_left_alone(void)
 static void *starts_and_joins(void *arg)
 {
 	long joined = 0;
+	(void)arg;
 	for (int i = 0; i < RACING_THREADS; i++) {
 		pthread_t thread;
 		if (pthread_create(&thread, NULL, nothing, NULL) == 0 && pthread_join(thread, NULL) == 0)
