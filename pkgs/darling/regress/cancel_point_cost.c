@@ -7,7 +7,6 @@
  * context switch: the checks count those, not time. */
 #include "regress.h"
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #define CLOSES 2000
@@ -23,20 +22,13 @@ static void *tests_cancel(void *arg)
 	return NULL;
 }
 
-static long voluntary_switches(void)
-{
-	struct rusage usage;
-	getrusage(RUSAGE_SELF, &usage);
-	return usage.ru_nvcsw;
-}
-
 /* the voluntary context switches CLOSES close() calls of unused descriptors made */
 static long switches_of_closes(void)
 {
-	long before = voluntary_switches();
+	long before = regress_voluntary_switches();
 	for (int fd = 1000; fd < 1000 + CLOSES; fd++)
 		close(fd);
-	return voluntary_switches() - before;
+	return regress_voluntary_switches() - before;
 }
 
 static int closes_cheaply(long switches)

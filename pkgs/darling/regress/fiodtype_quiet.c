@@ -9,17 +9,9 @@
 #include <fcntl.h>
 #include <sys/conf.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 
 #define IOCTLS 2000
 #define AT_MOST 100
-
-static long voluntary_switches(void)
-{
-	struct rusage usage;
-	getrusage(RUSAGE_SELF, &usage);
-	return usage.ru_nvcsw;
-}
 
 int main(void)
 {
@@ -28,11 +20,11 @@ int main(void)
 	int type = -1;
 	regress_check(fd >= 0 && ioctl(fd, FIODTYPE, &type) == 0 && type == D_DISK,
 		"FIODTYPE says a file is a disk's", errno);
-	long before = voluntary_switches();
+	long before = regress_voluntary_switches();
 	int answered = 0;
 	for (int i = 0; i < IOCTLS; i++)
 		answered += ioctl(fd, FIODTYPE, &type) == 0;
-	long switches = voluntary_switches() - before;
+	long switches = regress_voluntary_switches() - before;
 	printf("(%d of %d FIODTYPE answered; %ld voluntary context switches)\n", answered, IOCTLS, switches);
 	regress_check(answered == IOCTLS && switches < AT_MOST,
 		"2000 FIODTYPE ioctls do not wait for darlingserver", 0);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define REGRESS_UNUSED __attribute__((unused))
@@ -80,6 +81,15 @@ REGRESS_UNUSED static long regress_linux_syscall(long nr, long a, long b, long c
 		: "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
 		: "rcx", "r11", "memory");
 	return result;
+}
+
+/* This process's voluntary context switches so far: a darlingserver round trip makes one
+ * (the caller waits for the reply), so a count that does not grow shows none was made. */
+REGRESS_UNUSED static long regress_voluntary_switches(void)
+{
+	struct rusage usage;
+	getrusage(RUSAGE_SELF, &usage);
+	return usage.ru_nvcsw;
 }
 
 REGRESS_UNUSED static int regress_status(void)

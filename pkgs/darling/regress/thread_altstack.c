@@ -64,19 +64,26 @@ static void *nothing(void *arg)
 	return arg;
 }
 
-static void leaves_no_mappings_behind(void)
+/* starts and joins COUNT threads, one at a time; returns how many were joined */
+static long start_and_join(long count)
 {
-	int alone = threads();
-	long before = mappings();
-	int joined = 0;
-	for (int i = 0; i < THREADS; i++) {
+	long joined = 0;
+	for (long i = 0; i < count; i++) {
 		pthread_t thread;
 		if (pthread_create(&thread, NULL, nothing, NULL) == 0 && pthread_join(thread, NULL) == 0)
 			joined++;
 	}
+	return joined;
+}
+
+static void leaves_no_mappings_behind(void)
+{
+	int alone = threads();
+	long before = mappings();
+	long joined = start_and_join(THREADS);
 	int ended = back_to(alone);
 	long after = mappings();
-	printf("(%d threads started and joined; mappings %ld before, %ld after)\n", joined, before, after);
+	printf("(%ld threads started and joined; mappings %ld before, %ld after)\n", joined, before, after);
 	regress_check(joined == THREADS && ended && before > 0 && after - before < THREADS / 10,
 		"threads started and joined leave next to no mappings behind", errno);
 }
@@ -143,14 +150,8 @@ static void own_stack_is_left_alone(void)
 
 static void *starts_and_joins(void *arg)
 {
-	long joined = 0;
 	(void)arg;
-	for (int i = 0; i < RACING_THREADS; i++) {
-		pthread_t thread;
-		if (pthread_create(&thread, NULL, nothing, NULL) == 0 && pthread_join(thread, NULL) == 0)
-			joined++;
-	}
-	return (void *)joined;
+	return (void *)start_and_join(RACING_THREADS);
 }
 
 static void racing_joiners_live(void)
