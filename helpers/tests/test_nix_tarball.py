@@ -39,11 +39,14 @@ def test_store_path_is_a_valid_name_and_follows_the_key() -> None:
     assert one != nix_tarball.store_path_for("b" * 20, "2.8.0")
 
 
-def test_the_recipe_needs_only_pinned_dependencies_and_its_patches_are_named() -> None:
-    recipe = nix_tarball.recipe()
-    assert set(deps.strings(recipe, "needs")) <= set(sources.pinned())
-    assert [name for name, _ in nix_tarball.patches()] == sorted(name for name, _ in nix_tarball.patches())
-    for name, body in nix_tarball.patches():
+@pytest.mark.parametrize("which", list(nix_tarball.NIX_ENTRIES))
+def test_the_recipe_needs_only_pinned_dependencies_and_its_patches_are_named(which: str) -> None:
+    recipe = nix_tarball.recipe(which)
+    needs = deps.strings(recipe, "needs") + deps.strings(recipe, "cxx20_needs")
+    assert set(needs) <= set(sources.pinned())
+    patches = nix_tarball.patches(recipe)
+    assert patches and [name for name, _ in patches] == sorted(name for name, _ in patches)
+    for name, body in patches:
         assert re.search(rb"^--- a/\S+\n\+\+\+ b/\S+\n", body, re.M), name
 
 

@@ -25,6 +25,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests" / "shims"))
 
 from darling_support import darling_missing, new_prefix, no_download
 
+from darling_nix import compat
 from darling_nix.darling import deps, sources, toolchain
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.build import Installed
@@ -108,7 +109,6 @@ def compat_program() -> Callable[[str], Path]:
     """A program of the compatibility suite (data/compat.json), unpacked from the cache. The
     tests never download: `darling-nix darling compat --fetch-only` does (a stage of .ci/run);
     a program not fetched yet is a visible skip (in CI, a failure)."""
-    from darling_nix import compat
 
     suite = compat.load()
 
@@ -134,21 +134,41 @@ def cross_toolchain(darling_install: Installed, darwin_cc: DarwinCompiler) -> to
     return toolchain.in_cache(default_cache(), darling_install, darwin_cc)
 
 
-@pytest.fixture(scope="session")
-def darwin_nix(cross_toolchain: toolchain.CrossToolchain) -> nix_tarball.NixTarball:
+def _not_fetched(program: compat.Program, directory: Path) -> None:
+    """The tests never download (zig, for the C++20 toolchain): `darling nix --nix 2.26` does."""
+    raise compat.FetchError(f"{program.file} is not in the cache")
+
+
+def _darwin_nix(which: str, cross_toolchain: toolchain.CrossToolchain,
+                compilers: DarwinCompiler) -> nix_tarball.NixTarball:
     cache = default_cache()
-    recipe = nix_tarball.recipe()
+    recipe = nix_tarball.recipe(which)
     try:
-        built = [deps.build_dep(name, cross_toolchain, cache, say=lambda message: None)
-                 for name in deps.strings(recipe, "needs")]
+        built, cxx = nix_tarball.build_inputs(recipe, cross_toolchain, cache,
+                                              lambda message: None, compilers, _not_fetched)
     except (sources.SourceHashMismatch, deps.DepInputError) as error:
-        pytest.fail(f"Nix's dependencies are pinned wrong: {error}")  # a bug here, not the host
-    except sources.SourceUnavailable as error:
-        pytest.skip(f"Nix's dependencies cannot be fetched here: {error}")
-    found = nix_tarball.cached(recipe, cross_toolchain, built, cache)
+        pytest.fail(f"Nix {which}'s dependencies are pinned wrong: {error}")  # a bug here
+    except (sources.SourceUnavailable, compat.FetchError) as error:
+        pytest.skip(f"Nix {which}'s dependencies cannot be fetched here: {error}")
+    found = nix_tarball.cached(recipe, cross_toolchain, built, cache, cxx.key if cxx else None)
     if found is not None:
         return found
     if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
-        pytest.skip("no darwin Nix for these inputs in the cache: `darling-nix darling nix` builds "
-                    "it (about 11 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
-    return nix_tarball.build_nix(cross_toolchain, cache, say=lambda message: None)
+        pytest.skip(f"no darwin Nix {which} for these inputs in the cache: `darling-nix darling "
+                    f"nix --nix {which}` builds it (11 to 30 min on 2 cores), or set "
+                    "DARLING_NIX_BUILD_NIX=1")
+    return nix_tarball.build_nix(cross_toolchain, cache, lambda message: None, which, compilers)
+
+
+@pytest.fixture(scope="session")
+def darwin_nix(cross_toolchain: toolchain.CrossToolchain,
+               darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:
+    """Nix 2.8 for x86_64-darwin (autotools, Darling's toolchain): the builder's default."""
+    return _darwin_nix("2.8", cross_toolchain, darwin_cc)
+
+
+@pytest.fixture(scope="session")
+def darwin_nix_226(cross_toolchain: toolchain.CrossToolchain,
+                   darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:
+    """Nix 2.26 for x86_64-darwin (meson, the C++20 toolchain of darling/cxx20.py)."""
+    return _darwin_nix("2.26", cross_toolchain, darwin_cc)

@@ -69,6 +69,13 @@ def in_prefix(builder: loopback.LoopbackBuilder, darling_install: Installed,
     return runner.run(list(argv), capture=True, timeout=300)
 
 
+def answer(builder: loopback.LoopbackBuilder, darling_install: Installed, *argv: str) -> str:
+    """ARGV's output inside the prefix, once it is known to have exited 0."""
+    result = in_prefix(builder, darling_install, *argv)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stdout.decode()
+
+
 def test_install_nix_took_the_tarball_unchanged(nix_builder: loopback.LoopbackBuilder,
                                                 darwin_nix: nix_tarball.NixTarball) -> None:
     prefix = nix_builder.config.prefix_path
@@ -84,19 +91,16 @@ def test_install_nix_took_the_tarball_unchanged(nix_builder: loopback.LoopbackBu
 ])
 def test_nix_answers_inside_darling(nix_builder: loopback.LoopbackBuilder, darling_install: Installed,
                                     argv: list[str], expected: str) -> None:
-    result = in_prefix(nix_builder, darling_install, *argv)
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    assert result.stdout.decode().strip() == expected
+    assert answer(nix_builder, darling_install, *argv).strip() == expected
 
 
 def test_the_store_verifies_inside_darling(nix_builder: loopback.LoopbackBuilder,
                                            darling_install: Installed,
                                            darwin_nix: nix_tarball.NixTarball) -> None:
-    result = in_prefix(nix_builder, darling_install, "nix-store", "--verify", "--check-contents")
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    listed = in_prefix(nix_builder, darling_install, "nix-store", "--query", "--requisites",
-                       darwin_nix.store_path)
-    assert listed.stdout.decode().split() == [darwin_nix.store_path]
+    answer(nix_builder, darling_install, "nix-store", "--verify", "--check-contents")
+    listed = answer(nix_builder, darling_install, "nix-store", "--query", "--requisites",
+                    darwin_nix.store_path)
+    assert listed.split() == [darwin_nix.store_path]
 
 
 # ssh: `nix-store --serve` cancels and joins a thread polling its stdin after each build,

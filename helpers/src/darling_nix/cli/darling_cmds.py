@@ -176,8 +176,8 @@ def deps_command(
     sources) into the darwin sysroot <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of
     `darling toolchain`; a dependency whose recipe is unchanged is not built again."""
     results = []
-    names = only or list(sources.pinned())
-    with _cross_build(install, cache, names) as (made, cache):
+    names = only or deps.built_by("darling")
+    with _cross_build(install, cache, names) as (made, cache, _):
         for name in names:
             results.append(deps.build_dep(name, made, cache, say_step))
     if as_json:
@@ -191,6 +191,10 @@ def deps_command(
 def nix_command(
     install: InstallOption = None,
     cache: CacheOption = None,
+    which: Annotated[str, typer.Option(
+        "--nix", help="Which Nix: 2.8 (autotools, Darling's toolchain; the builder's default) "
+                      "or 2.26 (meson, the C++20 toolchain: zig's clang and libc++, fetched "
+                      "from PyPI).")] = nix_tarball.DEFAULT,
     as_json: JsonOption = False,
 ) -> None:
     """Cross-build Nix (Debian's pinned source) for x86_64-darwin against the sysroot of
@@ -198,11 +202,12 @@ def nix_command(
     packed, for `darling-nix install-nix`. Made once per key (<cache>/nix/KEY); prints the
     tarball and its sha256 (or, with --json, the manifest)."""
     try:
-        needs = deps.strings(nix_tarball.recipe(), "needs")
+        nix = nix_tarball.recipe(which)
     except deps.DepInputError as error:
         fail(str(error))
-    with _cross_build(install, cache, needs) as (made, cache):
-        result = nix_tarball.build_nix(made, cache, say_step)
+    needs = deps.strings(nix, "needs") + deps.strings(nix, "cxx20_needs")
+    with _cross_build(install, cache, needs) as (made, cache, compilers):
+        result = nix_tarball.build_nix(made, cache, say_step, which, compilers)
     if as_json:
         print_json(asdict(result))
     else:
@@ -218,7 +223,7 @@ def stdenv_command(
     macOS wheel), GNU make cross-built for darwin (`deps --only make`) and GNU hello's
     source (Debian's tarball), each kept in the cache by its pin. Prints the three paths
     (or, with --json, an object) that its default.nix takes as zig, make and helloSource."""
-    with _cross_build(install, cache, ["make"]) as (made, cache):
+    with _cross_build(install, cache, ["make"]) as (made, cache, _):
         try:
             inputs = stdenv_lite.gather(made, cache, say_step)
         except compat.FetchError as error:
@@ -237,8 +242,8 @@ def say_step(message: str) -> None:
 
 
 @contextlib.contextmanager
-def _cross_build(install: Path | None, cache: Path | None,
-                 names: list[str]) -> Iterator[tuple[toolchain.CrossToolchain, Path]]:
+def _cross_build(install: Path | None, cache: Path | None, names: list[str]
+                 ) -> Iterator[tuple[toolchain.CrossToolchain, Path, DarwinCompiler]]:
     """The toolchain (made if missing) and the cache, once the recipes of NAMES are checked
     (a typo in --only or in a recipe is named before anything is built); a build's errors
     become exit codes: bad input 2, a failed step EXIT_FAILED."""
@@ -246,8 +251,9 @@ def _cross_build(install: Path | None, cache: Path | None,
     try:
         deps.checked(names)
         made = toolchain.in_cache(cache, installed, compilers)
-        yield made, cache
+        yield made, cache, compilers
     except (toolchain.ToolchainError, deps.DepInputError) as error:
         fail(str(error))
-    except (CompileError, deps.DepBuildFailed, sources.SourceUnavailable) as error:
+    except (CompileError, deps.DepBuildFailed, sources.SourceUnavailable,
+            compat.FetchError) as error:
         fail(str(error), EXIT_FAILED)

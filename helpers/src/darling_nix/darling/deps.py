@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..removal import remove_tree
 from . import recipes, sources
+from .build import SDK
 from .cache import Layout, StepFailed, content_key, read_record, write_record
 from .cache import missing_tools as missing_programs
 from .cache import run as run_logged
@@ -74,9 +75,18 @@ def checked(names: list[str]) -> dict[str, dict[str, object]]:
     return pinned
 
 
+def built_by(kind: str) -> list[str]:
+    """The dependencies that the toolchain of KIND builds (recipes.TOOLCHAINS)."""
+    return [name for name, recipe in sources.pinned().items()
+            if recipe.get("toolchain", "darling") == kind]
+
+
 def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
     recipe = checked([name])[name]
+    kind = recipe.get("toolchain", "darling")
+    if kind != toolchain.kind:  # boost 1.83 in Darling's sysroot would hide Nix 2.8's 1.74
+        raise DepInputError(f"{name}: built by the {kind} toolchain, not the {toolchain.kind} one")
     # what it links against is built first, and a rebuilt one means this is rebuilt too
     before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
@@ -171,9 +181,12 @@ def _cmake(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
            toolchain: CrossToolchain, log: Path) -> None:
     build_dir = top / "darwin-build"
     env = environment(toolchain, prefix)
+    values = _placeholders(toolchain, prefix, stage, env)
     run(["cmake", "-S", str(top), "-B", str(build_dir), "-G", "Ninja",
           f"-DCMAKE_TOOLCHAIN_FILE={toolchain.cmake_toolchain}", f"-DCMAKE_INSTALL_PREFIX={prefix}",
-          "-DCMAKE_BUILD_TYPE=Release", *strings(recipe, "cmake")], log, env=env)
+          "-DCMAKE_BUILD_TYPE=Release",
+          *(string.Template(arg).substitute(values) for arg in strings(recipe, "cmake"))],
+         log, env=env)
     run(["ninja", "-C", str(build_dir)], log, env=env)
     run(["ninja", "-C", str(build_dir), "install"], log, env={**env, "DESTDIR": str(stage)})
 
@@ -190,13 +203,26 @@ def _run_commands(recipe: dict[str, object], key: str, top: Path, prefix: Path, 
     $JOBS and the toolchain's $CC, $CXX, $AR, $RANLIB replaced (and set in the environment);
     recipes.PLACEHOLDERS names them, so a recipe with another is refused before it runs."""
     env = {**environment(toolchain, prefix), "STAGE": str(stage), "PREFIX": str(prefix)}
-    values = {"PREFIX": str(prefix), "STAGE": str(stage), "JOBS": str(os.cpu_count() or 1),
-              **{tool: env[tool] for tool in ("CC", "CXX", "AR", "RANLIB")}}
+    values = _placeholders(toolchain, prefix, stage, env)
     commands = recipe.get(key, [])
     assert isinstance(commands, list)
     for command in commands:
         argv = [string.Template(str(word)).substitute(values) for word in command]
         run(argv, log, cwd=top, env=env)
+
+
+def _placeholders(toolchain: CrossToolchain, prefix: Path, stage: Path,
+                  env: dict[str, str]) -> dict[str, str]:
+    """What $NAME stands for in a recipe (recipes.PLACEHOLDERS); SDK and SYSLIBROOT are the
+    Darling install's (macOS headers, and libraries such as libz that a program links)."""
+    return {"PREFIX": str(prefix), "STAGE": str(stage), "JOBS": str(os.cpu_count() or 1),
+            "SDK": str(sdk_of(toolchain)), "SYSLIBROOT": toolchain.syslibroot,
+            **{tool: env[tool] for tool in ("CC", "CXX", "AR", "RANLIB")}}
+
+
+def sdk_of(toolchain: CrossToolchain) -> Path:
+    """The macOS SDK of the toolchain's Darling install (<install>/sdk/..., build.SDK)."""
+    return Path(toolchain.syslibroot).parents[1] / "sdk" / SDK
 
 
 _BUILDERS = {"autotools": _autotools, "cmake": _cmake, "commands": _commands}

@@ -1,9 +1,11 @@
 """`darling-nix darling nix`: Nix for x86_64-darwin, cross-built here and packed like the
 official binary tarball, so that `darling-nix install-nix` takes it unchanged.
 
-Nix is Debian's pinned source (data/darwin-deps.json, "nix"), patched with
+Nix is Debian's pinned source: 2.8 (data/darwin-deps.json, "nix"), patched with
 data/nix-patches/*.patch, configured for the darwin host against the sysroot of
-`darling deps` and built with the toolchain of `darling toolchain` (through ccache).
+`darling deps` and built with the toolchain of `darling toolchain` (through ccache); or
+2.26 ("nix-2.26", `--nix 2.26`), built with meson and the C++20 toolchain of cxx20.py
+(meson_build.py).
 Its prefix is one store path, /nix/store/HASH-nix-VERSION, HASH made from the build's
 key as a derivation's output hash is made from the derivation: the binaries know their
 own path, so it must be chosen before configure. The tarball holds what install-nix
@@ -27,9 +29,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .. import compat
 from ..removal import remove_tree
-from . import deps, recipes, sources
+from . import cxx20, deps, meson_build, recipes, sources
 from .cache import Layout, content_key, read_record, sha256_file, write_record
+from .compiler import DarwinCompiler
 from .toolchain import CrossToolchain
 
 FORMAT = 1
@@ -38,6 +42,9 @@ SYSTEM = "x86_64-darwin"
 # change every build key)
 PACK_TOOLS = ("nix-hash", "nix-store")
 NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
+# `darling nix --nix WHICH`: each a recipe of data/darwin-deps.json
+NIX_ENTRIES = {"2.8": "nix", "2.26": "nix-2.26"}
+DEFAULT = "2.8"
 
 
 @dataclass(frozen=True)
@@ -74,33 +81,58 @@ def store_path_for(key: str, version: str) -> str:
     return f"/nix/store/{nix_base32(bytes(folded))}-nix-{version}"
 
 
-def recipe() -> dict[str, object]:
-    """The `nix` entry of data/darwin-deps.json, once it is known to be well formed."""
-    entry = sources.darwin_deps().get("nix")
-    problem = next(recipes.nix_problems(entry, sources.pinned()), None)
+def recipe(which: str = DEFAULT) -> dict[str, object]:
+    """The entry of data/darwin-deps.json for Nix WHICH (NIX_ENTRIES), once it is known to be
+    well formed."""
+    if which not in NIX_ENTRIES:
+        raise deps.DepInputError(f"no darwin Nix {which!r} (known: {', '.join(NIX_ENTRIES)})")
+    name = NIX_ENTRIES[which]
+    entry = sources.darwin_deps().get(name)
+    problem = next(recipes.nix_problems(entry, sources.pinned(), name), None)
     if problem is not None or not isinstance(entry, dict):
         raise deps.DepInputError(f"data/darwin-deps.json: {problem}")
     return entry
 
 
-def patches() -> list[tuple[str, bytes]]:
-    folder = resources.files("darling_nix").joinpath("data/nix-patches")
+def patches(nix: dict[str, object]) -> list[tuple[str, bytes]]:
+    folder = resources.files("darling_nix").joinpath(f"data/{nix.get('patches', 'nix-patches')}")
     return sorted((item.name, item.read_bytes()) for item in folder.iterdir()
                   if item.name.endswith(".patch"))
 
 
-def build_key(nix: dict[str, object], toolchain: CrossToolchain, built: list[deps.Built]) -> str:
-    identity = {"format": FORMAT, "recipe": nix, "toolchain": toolchain.key,
-                "deps": {b.name: b.recipe for b in built},
-                "patches": {name: hashlib.sha256(body).hexdigest() for name, body in patches()}}
+def build_key(nix: dict[str, object], toolchain: CrossToolchain, built: list[deps.Built],
+              cxx20_key: str | None = None) -> str:
+    identity: dict[str, object] = {
+        "format": FORMAT, "recipe": nix, "toolchain": toolchain.key,
+        "deps": {b.name: b.recipe for b in built},
+        "patches": {name: hashlib.sha256(body).hexdigest() for name, body in patches(nix)}}
+    if cxx20_key is not None:  # absent for Nix 2.8: its key is what it always was
+        identity["cxx20"] = cxx20_key
     return content_key(identity)
 
 
-def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say) -> NixTarball:
-    """The darwin Nix tarball of this recipe, built unless <cache>/nix/KEY has it already."""
-    nix = recipe()
+def build_inputs(nix: dict[str, object], toolchain: CrossToolchain, cache: Path, say: deps.Say,
+                 compilers: DarwinCompiler | None = None,
+                 download: compat.Download = compat.registry_download
+                 ) -> tuple[list[deps.Built], CrossToolchain | None]:
+    """NIX's dependencies, each built unless its sysroot has it, and the C++20 toolchain
+    (cxx20.py) when NIX is built with meson; then build_key knows every input."""
     built = [deps.build_dep(name, toolchain, cache, say) for name in deps.strings(nix, "needs")]
-    key = build_key(nix, toolchain, built)
+    if "meson" not in nix:
+        return built, None
+    if compilers is None:
+        raise deps.DepInputError(f"nix {nix['version']}: needs the Darling install's SDK")
+    cxx = cxx20.in_cache(cache, toolchain, compilers, download)
+    built += [deps.build_dep(name, cxx, cache, say) for name in deps.strings(nix, "cxx20_needs")]
+    return built, cxx
+
+
+def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str = DEFAULT,
+              compilers: DarwinCompiler | None = None) -> NixTarball:
+    """The darwin Nix tarball of WHICH's recipe, built unless <cache>/nix/KEY has it already."""
+    nix = recipe(which)
+    built, cxx = build_inputs(nix, toolchain, cache, say, compilers)
+    key = build_key(nix, toolchain, built, cxx.key if cxx else None)
     out = _out(cache, key)
     found = read_manifest(out)
     if found is not None:
@@ -110,25 +142,21 @@ def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say) -> NixTarba
         raise deps.DepInputError(f"nix: its build needs {' '.join(missing)} on the build machine")
     version = str(nix["version"])
     store_path = store_path_for(key, version)
-    source = sources.Source("nix", str(nix["debian"]), str(nix["file"]), str(nix["sha256"]))
+    source = sources.Source("nix", str(nix["debian"]), str(nix["file"]), str(nix["sha256"]),
+                            str(nix.get("suite", sources.SUITE)))
     started = time.monotonic()
     tree = Layout(cache).nix_build / key
-    log = Layout(cache).deps_logs / "nix.log"
+    log = Layout(cache).deps_logs / f"nix-{version}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     say(f"nix {version}: building {store_path} for {SYSTEM} (log: {log})")
-    top = _prepared_tree(sources.fetch(source, cache), tree, log)
-    sysroot = deps.sysroot(cache, toolchain)
-    env = _environment(toolchain, sysroot, cache)
-    _configure(nix, top, store_path, toolchain, sysroot, env, log)
-    say(f"nix {version}: compiling (about 10 minutes cold on 2 cores, dependencies included)")
-    # LD: static libraries are partial links (patches/0003), by ld64, not the host's ld
-    make = ["make", "OPTIMIZE=0", f"LD={toolchain.ld}"]
-    deps.run([*make, f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
+    top = _prepared_tree(sources.fetch(source, cache), tree, log, nix)
     stage = tree / "stage"
-    if stage.exists():
-        remove_tree(stage)
-    deps.run([*make, "install", f"DESTDIR={stage}"], log, cwd=top, env=env)
+    if cxx is None:
+        _autotools_build(nix, top, stage, store_path, toolchain, cache, log, say)
+    else:
+        meson_build.build(nix, top, tree, stage, store_path, deps.sysroot(cache, toolchain),
+                          cxx, deps.sysroot(cache, cxx), log, say)
     installed = Path(f"{stage}{store_path}")
     _strip(installed, toolchain, log)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,10 +171,26 @@ def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say) -> NixTarba
     return result
 
 
+def _autotools_build(nix: dict[str, object], top: Path, stage: Path, store_path: str,
+                     toolchain: CrossToolchain, cache: Path, log: Path, say: deps.Say) -> None:
+    """Nix 2.8: configure and make, installed into STAGE."""
+    sysroot = deps.sysroot(cache, toolchain)
+    env = _environment(toolchain, sysroot, cache)
+    _configure(nix, top, store_path, toolchain, sysroot, env, log)
+    say(f"nix {nix['version']}: compiling (about 10 minutes cold on 2 cores, dependencies "
+        "included)")
+    # LD: static libraries are partial links (patches/0003), by ld64, not the host's ld
+    make = ["make", "OPTIMIZE=0", f"LD={toolchain.ld}"]
+    deps.run([*make, f"-j{os.cpu_count() or 1}"], log, cwd=top, env=env)
+    if stage.exists():
+        remove_tree(stage)
+    deps.run([*make, "install", f"DESTDIR={stage}"], log, cwd=top, env=env)
+
+
 def cached(nix: dict[str, object], toolchain: CrossToolchain, built: list[deps.Built],
-           cache: Path) -> NixTarball | None:
+           cache: Path, cxx20_key: str | None = None) -> NixTarball | None:
     """The darwin Nix of these inputs if the cache holds it whole (read_manifest); else None."""
-    return read_manifest(_out(cache, build_key(nix, toolchain, built)))
+    return read_manifest(_out(cache, build_key(nix, toolchain, built, cxx20_key)))
 
 
 def _out(cache: Path, key: str) -> Path:
@@ -177,9 +221,9 @@ def read_manifest(out: Path) -> NixTarball | None:
     return found
 
 
-def _prepared_tree(source: Path, tree: Path, log: Path) -> Path:
-    """The source unpacked, patched and bootstrapped (autoreconf) in TREE, once per key;
-    another key's tree (left by a failed build of older inputs) goes."""
+def _prepared_tree(source: Path, tree: Path, log: Path, nix: dict[str, object]) -> Path:
+    """The source unpacked, patched and bootstrapped (autoreconf, for an autotools build) in
+    TREE, once per key; another key's tree (left by a failed build of older inputs) goes."""
     for stale in tree.parent.iterdir() if tree.parent.is_dir() else []:
         if stale != tree:
             remove_tree(stale)
@@ -191,14 +235,15 @@ def _prepared_tree(source: Path, tree: Path, log: Path) -> Path:
         remove_tree(tree)
     top.mkdir(parents=True)
     deps.run(["tar", "-xf", str(source), "-C", str(top), "--strip-components=1"], log)
-    for name, body in patches():
+    for name, body in patches(nix):
         with log.open("ab") as sink:
             sink.write(f"\n$ patch -p1 < {name}\n".encode())
             applied = subprocess.run(["patch", "-p1", "--forward", "--batch"], cwd=top, input=body,
                                      stdout=sink, stderr=subprocess.STDOUT, check=False)
         if applied.returncode != 0:
             raise deps.DepBuildFailed(f"nix: patch {name} does not apply; log: {log}")
-    deps.run(["autoreconf", "-vfi"], log, cwd=top)
+    if "configure" in nix:
+        deps.run(["autoreconf", "-vfi"], log, cwd=top)
     done.write_text("")
     return top
 

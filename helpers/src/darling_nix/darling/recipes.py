@@ -18,16 +18,20 @@ from .sources import SUITES
 
 # What every recipe has, may have, and what each build kind adds (deps._BUILDERS).
 REQUIRED = ("debian", "version", "file", "sha256", "build")
-OPTIONAL = ("suite", "after", "host_tools", "libs")
+OPTIONAL = ("suite", "after", "host_tools", "libs", "toolchain")
+# Which toolchain builds a dependency: Darling's (toolchain.py), or the C++20 one (cxx20.py)
+TOOLCHAINS = ("darling", "cxx20")
 KINDS = {"autotools": ("configure", "autoreconf", "prepare"), "cmake": ("cmake",),
          "commands": ("commands",)}
 STRING_LISTS = ("after", "host_tools", "libs", "configure", "cmake")
 ARGV_LISTS = ("prepare", "commands")
-# The `nix` entry (darling/nix.py): one source, built one way.
+# The `nix` entries (darling/nix.py, NIX_ENTRIES): one source each, built with autotools
+# ("configure") or meson ("meson").
 NIX_REQUIRED = ("debian", "version", "file", "sha256")
-NIX_STRING_LISTS = ("needs", "configure", "host_tools")
-# What deps._run_commands puts in for $NAME in "prepare" and "commands".
-PLACEHOLDERS = ("PREFIX", "STAGE", "JOBS", "CC", "CXX", "AR", "RANLIB")
+NIX_STRING_LISTS = ("needs", "cxx20_needs", "configure", "meson", "host_tools")
+NIX_OPTIONAL = ("comment", "suite", "patches")
+# What deps._run_commands puts in for $NAME in "prepare", "commands" and "cmake".
+PLACEHOLDERS = ("PREFIX", "STAGE", "JOBS", "CC", "CXX", "AR", "RANLIB", "SDK", "SYSLIBROOT")
 
 _DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")  # Debian policy 5.6.1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -56,8 +60,8 @@ def _recipe_problems(recipe: dict[str, object], recipes: Mapping[str, object]) -
         yield f"build: {kind!r} is none of {', '.join(KINDS)}"
     known = (*REQUIRED, *OPTIONAL, *KINDS.get(str(kind), ()))
     yield from (f"{key}: not a key of a {kind} recipe" for key in recipe if key not in known)
-    if "suite" in recipe and recipe["suite"] not in SUITES:
-        yield f"suite: {recipe['suite']!r} is none of {', '.join(SUITES)}"
+    if recipe.get("toolchain", "darling") not in TOOLCHAINS:
+        yield f"toolchain: {recipe['toolchain']!r} is none of {', '.join(TOOLCHAINS)}"
     yield from _source_problems(recipe)
     if not isinstance(recipe.get("autoreconf", False), bool):
         yield "autoreconf: not true or false"
@@ -66,18 +70,22 @@ def _recipe_problems(recipe: dict[str, object], recipes: Mapping[str, object]) -
             yield f"{key}: not a list of strings"
     for key in ARGV_LISTS:
         yield from _argv_problems(key, recipe.get(key, []))
+    if _strings(recipe.get("cmake", [])):
+        yield from _argv_problems("cmake", [recipe["cmake"]] if recipe.get("cmake") else [])
     after = recipe.get("after", [])
     if _strings(after):
         yield from (f"after: {dep!r} is not a dependency" for dep in after if dep not in recipes)
 
 
-def nix_problems(entry: object, recipes: Mapping[str, object]) -> Iterator[str]:
-    """"nix: KEY: what is wrong", if the `nix` entry (darling/nix.py's recipe) is not well formed."""
+def nix_problems(entry: object, recipes: Mapping[str, object], name: str = "nix"
+                 ) -> Iterator[str]:
+    """"NAME: KEY: what is wrong", if the Nix entry NAME (darling/nix.py's recipe) is not well
+    formed."""
     if not isinstance(entry, dict):
-        yield "nix: missing, or not a JSON object"
+        yield f"{name}: missing, or not a JSON object"
         return
     for problem in _nix_entry_problems(entry, recipes):
-        yield f"nix: {problem}"
+        yield f"{name}: {problem}"
 
 
 def _nix_entry_problems(entry: dict[str, object], recipes: Mapping[str, object]) -> Iterator[str]:
@@ -85,18 +93,33 @@ def _nix_entry_problems(entry: dict[str, object], recipes: Mapping[str, object])
         if not isinstance(entry.get(key), str):
             yield f"{key}: missing, or not a string"
     yield from (f"{key}: not a key of the nix recipe" for key in entry
-                if key not in (*NIX_REQUIRED, *NIX_STRING_LISTS, "comment"))
+                if key not in (*NIX_REQUIRED, *NIX_STRING_LISTS, *NIX_OPTIONAL))
     yield from _source_problems(entry)
     for key in NIX_STRING_LISTS:
         if not _strings(entry.get(key, [])):
             yield f"{key}: not a list of strings"
-    needs = entry.get("needs", [])
-    if _strings(needs):
-        yield from (f"needs: {dep!r} is not a dependency" for dep in needs if dep not in recipes)
+    if ("configure" in entry) == ("meson" in entry):
+        yield "configure or meson: exactly one of them says how it is built"
+    patches = entry.get("patches", "nix-patches")
+    if not isinstance(patches, str) or not re.fullmatch(r"[a-z0-9.-]+", patches):
+        yield f"patches: {patches!r} is not the name of a folder of data/"
+    for key, kind in (("needs", "darling"), ("cxx20_needs", "cxx20")):
+        needs = entry.get(key, [])
+        if _strings(needs):
+            yield from (f"{key}: {dep!r} is not a dependency" for dep in needs if dep not in recipes)
+            yield from (f"{key}: {dep!r} is not built by the {kind} toolchain" for dep in needs
+                        if _toolchain_of(recipes.get(dep)) not in (kind, None))
+
+
+def _toolchain_of(recipe: object) -> object:
+    """A recipe's toolchain (recipes.TOOLCHAINS), None for something that is no recipe."""
+    return recipe.get("toolchain", "darling") if isinstance(recipe, dict) else None
 
 
 def _source_problems(recipe: dict[str, object]) -> Iterator[str]:
     """The values that end up in apt-get's argv and in cache paths."""
+    if "suite" in recipe and recipe["suite"] not in SUITES:
+        yield f"suite: {recipe['suite']!r} is none of {', '.join(SUITES)}"
     if not _DEBIAN_NAME.fullmatch(str(recipe.get("debian"))):
         yield "debian: not a Debian source package name"
     file = str(recipe.get("file"))

@@ -64,6 +64,7 @@ class CrossToolchain:
     autotools_env: str
     syslibroot: str
     made_at: str
+    kind: str = "darling"  # or "cxx20" (cxx20.py), which recipes say they need
 
     @classmethod
     def read(cls, root: Path) -> CrossToolchain:
@@ -172,9 +173,9 @@ def _fill(stage: Path, root: Path, key: str, installed: Installed,
         autotools_env=str(root / "autotools.env"), syslibroot=str(compilers.syslibroot),
         made_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     (stage / "cmake").mkdir()
-    _write(stage / "cmake" / "darwin.cmake", _cmake(toolchain))
+    _write(stage / "cmake" / "darwin.cmake", cmake_file(toolchain))
     (stage / "meson").mkdir()
-    _write(stage / "meson" / "darwin.ini", _meson(toolchain))
+    _write(stage / "meson" / "darwin.ini", meson_file(toolchain))
     _write(stage / "autotools.env", _autotools(toolchain))
     _write(stage / "manifest.json", json.dumps(asdict(toolchain), indent=2) + "\n")
     return toolchain
@@ -209,7 +210,7 @@ def _cmake_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _cmake(tc: CrossToolchain) -> str:
+def cmake_file(tc: CrossToolchain) -> str:
     settings = {
         "CMAKE_SYSTEM_NAME": "Darwin", "CMAKE_SYSTEM_PROCESSOR": "x86_64",
         "CMAKE_C_COMPILER": tc.cc, "CMAKE_CXX_COMPILER": tc.cxx,
@@ -227,20 +228,20 @@ def _cmake(tc: CrossToolchain) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _meson_quote(value: str) -> str:
+def meson_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _meson(tc: CrossToolchain) -> str:
+def meson_file(tc: CrossToolchain) -> str:
     binaries = {"c": tc.cc, "cpp": tc.cxx, "ar": tc.ar, "ranlib": tc.ranlib, "nm": tc.nm,
                 "strip": tc.strip}
     host = {"system": "darwin", "subsystem": "macos", "kernel": "xnu", "cpu_family": "x86_64",
             "cpu": "x86_64", "endian": "little"}
     lines = [f"# {tc.target} for the Darling build {tc.install_key} (darling-nix darling toolchain)",
              "[binaries]"]
-    lines += [f"{name} = {_meson_quote(value)}" for name, value in binaries.items()]
+    lines += [f"{name} = {meson_quote(value)}" for name, value in binaries.items()]
     lines += ["", "[host_machine]"]
-    lines += [f"{name} = {_meson_quote(value)}" for name, value in host.items()]
+    lines += [f"{name} = {meson_quote(value)}" for name, value in host.items()]
     # the programs run under Darling, not on the build machine
     lines += ["", "[properties]", "needs_exe_wrapper = true"]
     return "\n".join(lines) + "\n"
