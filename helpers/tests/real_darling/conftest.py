@@ -167,6 +167,14 @@ def darwin_nix(cross_toolchain: toolchain.CrossToolchain,
     return _darwin_nix("2.8", cross_toolchain, darwin_cc)
 
 
+@pytest.fixture(scope="module", params=["2.8", "2.26"])
+def builder_nix(request: pytest.FixtureRequest) -> nix_tarball.NixTarball:
+    """A test module's builder Nix, each in turn: 2.8 (the default) and 2.26."""
+    fixture = "darwin_nix" if request.param == "2.8" else "darwin_nix_226"
+    found: nix_tarball.NixTarball = request.getfixturevalue(fixture)
+    return found
+
+
 @pytest.fixture(scope="session")
 def darwin_nix_226(cross_toolchain: toolchain.CrossToolchain,
                    darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:

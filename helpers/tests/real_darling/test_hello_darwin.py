@@ -61,10 +61,11 @@ def inputs(cross_toolchain: CrossToolchain, zig: Path) -> stdenv_lite.Inputs:
 
 
 @pytest.fixture(scope="module")
-def hello(darling_install: Installed, darwin_nix: nix_tarball.NixTarball,
+def hello(darling_install: Installed, builder_nix: nix_tarball.NixTarball,
           inputs: stdenv_lite.Inputs) -> Iterator[Built]:
+    """GNU hello built by each darwin Nix (builder_nix)."""
     # cores 2: the build phase runs make -j2, which hung before patches/xnu/0008
-    for builder in darwin_builder(darling_install, darwin_nix, {"cores": 2}):
+    for builder in darwin_builder(darling_install, builder_nix, {"cores": 2}):
         nonce = uuid.uuid4().hex
         result = remote_build(stdenv_lite.EXPRESSION, builder.with_protocol("ssh-ng"),
                               builder.client.ssh_config, extra_args=inputs.nix_args(nonce),

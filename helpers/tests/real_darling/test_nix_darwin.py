@@ -30,7 +30,7 @@ from test_tools_darling import TOOLS, probe_results
 from darling_nix import loopback, nixinstall
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.build import Installed
-from darling_nix.hostnix import remote_build, write_probe_expression
+from darling_nix.hostnix import remote_build
 from darling_nix.runner import DarlingRunner, path_inside
 from darling_nix.sshd import SSHD
 
@@ -59,8 +59,8 @@ def darwin_builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarbal
 
 @pytest.fixture(scope="module")
 def nix_builder(darling_install: Installed,
-                darwin_nix: nix_tarball.NixTarball) -> Iterator[loopback.LoopbackBuilder]:
-    yield from darwin_builder(darling_install, darwin_nix)
+                builder_nix: nix_tarball.NixTarball) -> Iterator[loopback.LoopbackBuilder]:
+    yield from darwin_builder(darling_install, builder_nix)
 
 
 def in_prefix(builder: loopback.LoopbackBuilder, darling_install: Installed,
@@ -77,52 +77,68 @@ def answer(builder: loopback.LoopbackBuilder, darling_install: Installed, *argv:
 
 
 def test_install_nix_took_the_tarball_unchanged(nix_builder: loopback.LoopbackBuilder,
-                                                darwin_nix: nix_tarball.NixTarball) -> None:
+                                                builder_nix: nix_tarball.NixTarball) -> None:
     prefix = nix_builder.config.prefix_path
     marker = (prefix / nixinstall.MARKER).read_text()
-    assert marker == f"{darwin_nix.sha256} {darwin_nix.store_path}\n"
-    assert (prefix / darwin_nix.store_path.lstrip("/") / "bin" / "nix-daemon").is_symlink()
+    assert marker == f"{builder_nix.sha256} {builder_nix.store_path}\n"
+    assert (prefix / builder_nix.store_path.lstrip("/") / "bin" / "nix-daemon").is_symlink()
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    (["nix", "--version"], "nix (Nix) 2.8.0"),
+    (["nix", "--version"], "nix (Nix) @VERSION@"),
     (["nix-instantiate", "--eval", "-E", "builtins.currentSystem"], '"x86_64-darwin"'),
     (["nix-instantiate", "--eval", "--strict", "-E", "map (x: x * x) [ 1 2 3 ]"], "[ 1 4 9 ]"),
 ])
 def test_nix_answers_inside_darling(nix_builder: loopback.LoopbackBuilder, darling_install: Installed,
-                                    argv: list[str], expected: str) -> None:
-    assert answer(nix_builder, darling_install, *argv).strip() == expected
+                                    builder_nix: nix_tarball.NixTarball, argv: list[str],
+                                    expected: str) -> None:
+    assert answer(nix_builder, darling_install, *argv).strip() == \
+        expected.replace("@VERSION@", builder_nix.version)
 
 
 def test_the_store_verifies_inside_darling(nix_builder: loopback.LoopbackBuilder,
                                            darling_install: Installed,
-                                           darwin_nix: nix_tarball.NixTarball) -> None:
+                                           builder_nix: nix_tarball.NixTarball) -> None:
     answer(nix_builder, darling_install, "nix-store", "--verify", "--check-contents")
     listed = answer(nix_builder, darling_install, "nix-store", "--query", "--requisites",
-                    darwin_nix.store_path)
-    assert listed.split() == [darwin_nix.store_path]
+                    builder_nix.store_path)
+    assert listed.split() == [builder_nix.store_path]
+
+
+UNAME_EXPRESSION = """derivation {
+  name = "darling-nix-uname";
+  system = "x86_64-darwin";
+  builder = "/bin/sh";
+  args = [ "-c" "echo \\"uname $(/usr/bin/uname -s) nonce @NONCE@\\" > $out" ];
+}
+"""
+
+
+def build(builder: loopback.LoopbackBuilder, tmp_path: Path, text: str,
+          protocol: str = "ssh-ng", timeout: float = 180) -> Path:
+    """The host's nix-build --max-jobs 0 of the expression TEXT on BUILDER; its output."""
+    expression = tmp_path / f"{uuid.uuid4().hex}.nix"
+    expression.write_text(text)
+    try:
+        result = remote_build(expression, builder.with_protocol(protocol),
+                              builder.client.ssh_config, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the {protocol} build did not end within {timeout:.0f} s")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Path(result.stdout.strip())
 
 
 # ssh: `nix-store --serve` cancels and joins a thread polling its stdin after each build,
 # which hung before patches/xnu/0010 (Darling's pthread_cancel woke nothing)
 @pytest.mark.parametrize("protocol", ["ssh-ng", "ssh"])
 def test_a_darwin_build_from_the_host_runs_inside_darling(nix_builder: loopback.LoopbackBuilder,
-                                                          darling_install: Installed,
                                                           tmp_path: Path, protocol: str) -> None:
-    """Stage 4: host nix-build --max-jobs 0 of a darwin derivation; the output is made
-    inside Darling (it is in the prefix's store) and copied back into the host store."""
+    """Stage 4: host nix-build --max-jobs 0 of a darwin derivation; the build says itself
+    that it ran on Darwin, its output is in the prefix's store and copied back."""
     nonce = uuid.uuid4().hex
-    expression = write_probe_expression(tmp_path, "x86_64-darwin", nonce)
-    client = nix_builder.client
-    try:
-        result = remote_build(expression, nix_builder.with_protocol(protocol), client.ssh_config,
-                              timeout=120)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the {protocol} build did not end within 120 s")
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout.strip()
-    assert Path(out).read_text() == f"built for x86_64-darwin by darling-nix, probe {nonce}\n"
-    assert (nix_builder.config.prefix_path / out.lstrip("/")).is_file()
+    out = build(nix_builder, tmp_path, UNAME_EXPRESSION.replace("@NONCE@", nonce), protocol)
+    assert out.read_text() == f"uname Darwin nonce {nonce}\n"
+    assert (nix_builder.config.prefix_path / str(out).lstrip("/")).is_file()
 
 
 TOOLS_EXPRESSION = """derivation {
@@ -149,12 +165,9 @@ def test_a_darwin_build_runs_the_command_line_tools(nix_builder: loopback.Loopba
     tool of tools_probe.sh), sent by the host over ssh-ng and built inside Darling: the build
     says itself that it ran on Darwin."""
     shutil.copy(HERE / "tools_probe.sh", tmp_path / "tools_probe.sh")
-    expression = tmp_path / "tools.nix"
-    expression.write_text(TOOLS_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex))
-    result = remote_build(expression, nix_builder.with_protocol("ssh-ng"),
-                          nix_builder.client.ssh_config, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = (Path(result.stdout.strip()) / "report").read_text()
+    out = build(nix_builder, tmp_path, TOOLS_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex),
+                timeout=300)
+    report = (out / "report").read_text()
     assert probe_results(report) == dict.fromkeys(TOOLS, "PASS"), report
     assert "uname Darwin" in report.splitlines(), report
 
@@ -202,13 +215,8 @@ def test_zig_cc_builds_c_and_cxx17_programs_in_a_darwin_build(
     sources.mkdir()
     for source in (HERE / "zig_hello.c", HERE / "cxx17_runtime.cpp", REGRESS / "regress.h"):
         shutil.copy(source, sources / source.name)
-    expression = tmp_path / "zig.nix"
-    expression.write_text(ZIG_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex)
-                          .replace("@ZIG@", path_inside(zig)))
-    result = remote_build(expression, nix_builder.with_protocol("ssh-ng"),
-                          nix_builder.client.ssh_config, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = Path(result.stdout.strip())
+    out = build(nix_builder, tmp_path, ZIG_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex)
+                .replace("@ZIG@", path_inside(zig)), timeout=900)
     report = (out / "report").read_text()
     assert report.splitlines()[:2] == ["uname Darwin", "zig cc: written by zig cc"], report
     assert re.search(r"^zig crashes: [0-5]$", report, re.M), report
@@ -217,11 +225,13 @@ def test_zig_cc_builds_c_and_cxx17_programs_in_a_darwin_build(
         assert (out / "bin" / program).read_bytes()[:4] == MACHO_64, program
 
 
-def test_doctor_builds_and_verify_passes(nix_builder: loopback.LoopbackBuilder, cli: CliRunner) -> None:
+def test_doctor_builds_and_verify_passes(nix_builder: loopback.LoopbackBuilder, cli: CliRunner,
+                                        builder_nix: nix_tarball.NixTarball) -> None:
     doctor = cli("doctor", "--config", str(nix_builder.config_file), "--build", "--json",
                  "--timeout", "120")
     checks = {check["name"]: check for check in json.loads(doctor.stdout)}
     assert doctor.returncode == 0 and all(c["status"] == "pass" for c in checks.values()), checks
-    assert checks["nix inside the prefix"]["detail"].startswith("nix-store (Nix) 2.8.0"), checks
+    assert checks["nix inside the prefix"]["detail"].startswith(
+        f"nix-store (Nix) {builder_nix.version}"), checks
     verify = cli("verify", "--config", str(nix_builder.config_file), "--check-contents", "--json")
     assert verify.returncode == 0, verify.stdout + verify.stderr

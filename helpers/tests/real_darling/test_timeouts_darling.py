@@ -29,9 +29,9 @@ from darling_nix.hostnix import remote_build_command
 
 
 @pytest.fixture(scope="module")
-def limited_builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarball
+def limited_builder(darling_install: Installed, builder_nix: nix_tarball.NixTarball
                     ) -> Iterator[loopback.LoopbackBuilder]:
-    yield from darwin_builder(darling_install, darwin_nix, {"timeout": 10})
+    yield from darwin_builder(darling_install, builder_nix, {"timeout": 10})
 
 
 def test_a_spinning_darwin_build_ends_and_leaves_nothing(limited_builder: loopback.LoopbackBuilder,
@@ -50,9 +50,9 @@ def test_a_spinning_darwin_build_ends_and_leaves_nothing(limited_builder: loopba
 
 
 @pytest.fixture(scope="module")
-def unlimited_builder(darling_install: Installed, darwin_nix: nix_tarball.NixTarball
+def unlimited_builder(darling_install: Installed, builder_nix: nix_tarball.NixTarball
                       ) -> Iterator[loopback.LoopbackBuilder]:
-    yield from darwin_builder(darling_install, darwin_nix, {"timeout": 0, "max-silent-time": 0})
+    yield from darwin_builder(darling_install, builder_nix, {"timeout": 0, "max-silent-time": 0})
 
 
 def test_a_darwin_build_whose_client_is_gone_leaves_nothing(
