@@ -243,7 +243,8 @@ def test_series_variants(tmp_path: Path) -> None:
         "sandbox-errorbuf-null", "mldr-zero-fill", "mldr-commpage-taken", "objc4-release",
         "signal-self", "rlimit-nofile", "boottime-stable", "pselect-sigmask",
         "unfair-lock-shadow", "pthread-cancel", "cpu-number-lsl", "mldr-fork",
-        "shellspawn-signal-status", "dserver-message-credentials", "fork-through-mldr",
+        "shellspawn-signal-status", "dserver-message-credentials", "dserver-wait-wakeup",
+        "fork-through-mldr",
         "sigaltstack-thread-exit", "quiet-kprintf"}
 
 
