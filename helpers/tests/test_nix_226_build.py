@@ -4,21 +4,23 @@ the C++20 toolchain's compiler wrapper (with a stand-in for zig)."""
 
 from __future__ import annotations
 
-import configparser
 import copy
 import dataclasses
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
+from mesonbuild.machinefile import MachineFileParser
 from typer.testing import CliRunner
 
 from darling_nix.cli import app
 from darling_nix.darling import cxx20, deps, meson_build, recipes, sources
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.compiler import DarwinCompiler
-from darling_nix.darling.toolchain import CrossToolchain
+from darling_nix.darling.toolchain import CrossToolchain, ToolchainError
+from darling_nix.removal import remove_tree
 
 PINNED = sources.pinned()
 
@@ -59,6 +61,11 @@ def entry_problems(**changes: object) -> list[str]:
     ({"meson": None}, "nix-2.26: configure or meson: exactly one of them"),
     ({"meson": "-Dgc=disabled"}, "nix-2.26: meson: not a list of strings"),
     ({"patches": "../../etc"}, "nix-2.26: patches: '../../etc' is not the name of a folder"),
+    ({"patches": ".."}, "nix-2.26: patches: '..' is not the name of a folder"),
+    ({"patches": "no-such-folder"}, "nix-2.26: patches: data/no-such-folder has no .patch file"),
+    ({"patches": "stdenv-lite"}, "nix-2.26: patches: data/stdenv-lite has no .patch file"),
+    ({"version": "../../x y"}, "nix-2.26: version: '../../x y' is not an upstream version"),
+    ({"meson": None, "configure": []}, "nix-2.26: cxx20_needs: only a meson build uses"),
     ({"suite": "sid"}, "nix-2.26: suite: 'sid' is none of bookworm, trixie"),
     ({"toolchain": "cxx20"}, "nix-2.26: toolchain: not a key of the nix recipe"),
 ])
@@ -126,24 +133,68 @@ def test_the_view_hides_boost_174_and_dylibs_and_leaves_the_sysroot_as_it_was(tm
     assert (view / "lib" / "cmake" / "x" / "xConfig.cmake").read_text() == f'set(X "{view}/include")\n'
 
 
-def test_the_cross_file_is_meson_syntax_naming_the_view_and_boost(tmp_path: Path) -> None:
-    view, boost = tmp_path / "it's" / "sysroot", tmp_path / "cxx20"  # a quote in a path
+@pytest.mark.parametrize("linked", ["include", "lib"])
+def test_a_sysroot_whose_include_or_lib_leads_elsewhere_is_refused(tmp_path: Path,
+                                                                    linked: str) -> None:
+    """The view keeps symbolic links, and boost is left out of, and archives linked into, its
+    include/ and lib/: through a link they would reach the directory it names."""
+    darling, elsewhere = tmp_path / "sysroot", tmp_path / "elsewhere"
+    fake_sysroot(darling)
+    (darling / linked).rename(elsewhere)
+    (darling / linked).symlink_to(elsewhere)
+    before = tree_of(elsewhere)
+    with pytest.raises(deps.DepInputError, match=re.escape(f"{darling / linked}: not a directory")):
+        meson_build.make_view(darling, tmp_path / "tree" / "sysroot")
+    assert tree_of(elsewhere) == before and not (tmp_path / "tree").exists()
+
+
+def test_links_inside_the_sysroot_are_copied_as_links_and_never_followed(tmp_path: Path) -> None:
+    darling, view, elsewhere = tmp_path / "sysroot", tmp_path / "view", tmp_path / "elsewhere"
+    fake_sysroot(darling)
+    (elsewhere / "boost").mkdir(parents=True)
+    (elsewhere / "boost" / "version.hpp").write_text("elsewhere")
+    remove_tree(darling / "include" / "boost")
+    (darling / "include" / "boost").symlink_to(elsewhere / "boost")
+    (darling / "lib" / "libz-static.a").symlink_to(elsewhere / "libz.a")  # dangling
+    meson_build.make_view(darling, view)
+    assert (elsewhere / "boost" / "version.hpp").read_text() == "elsewhere"
+    assert not os.path.lexists(view / "include" / "boost")
+    assert not os.path.lexists(view / "lib" / "libz.a") and not (elsewhere / "libz.a").exists()
+
+
+def test_the_cross_file_is_read_by_meson_as_written(tmp_path: Path) -> None:
+    """Parsed by meson's own machine-file parser: paths with a space, a backslash and a $."""
+    view, boost = tmp_path / "a b\\c $x" / "sysroot", tmp_path / "cxx20"
     text = meson_build.cross_file(view, toolchain(tmp_path, "cxx20"), boost, tmp_path / "find.cmake")
-    parsed = configparser.ConfigParser()
-    parsed.read_string(text)
-    assert parsed["properties"]["boost_root"] == repr(str(boost))
-    assert parsed["built-in options"]["cpp_args"] == f"['-isystem', '{boost}/include', '-UNDEBUG']"
+    (tmp_path / "cross.ini").write_text(text)
+    parsed = MachineFileParser([str(tmp_path / "cross.ini")], str(tmp_path)).sections
+    assert parsed["properties"]["boost_root"] == str(boost)
+    assert parsed["built-in options"]["cpp_args"] == ["-isystem", f"{boost}/include", "-UNDEBUG"]
     libdirs = parsed["properties"]["pkg_config_libdir"]
-    assert f"{view}/lib/pkgconfig".replace("'", "\\'") in libdirs
-    assert f"'{tmp_path}/tc/pkgconfig'" in libdirs  # the toolchain's readline.pc
+    assert f"{view}/lib/pkgconfig" in libdirs
+    assert f"{tmp_path}/tc/pkgconfig" in libdirs  # the toolchain's readline.pc
+
+
+@pytest.mark.parametrize("name", ["it's", "new\nline"])
+def test_a_path_meson_cannot_read_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    """A quote cannot be escaped in a meson machine file at all."""
+    with pytest.raises(ToolchainError, match="cannot hold a quote or a newline"):
+        meson_build.cross_file(tmp_path / name, toolchain(tmp_path, "cxx20"), tmp_path / "b",
+                               tmp_path / "find.cmake")
+
+
+# where the toolchain, zig and ld64 live in these tests: every path a wrapper names is one a
+# shell would split, expand or run unquoted (a single quote meson refuses: tested above)
+HOSTILE = 'a dir $HOME;`false`"\\x'
 
 
 @pytest.fixture
 def cxx_toolchain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CrossToolchain:
-    """cxx20.in_cache with a shell script in zig's place that prints its arguments."""
-    wheel = tmp_path / "unpacked" / "ziglang"
+    """cxx20.in_cache with a shell script in zig's place that prints its arguments, then
+    the zig cache it was given."""
+    wheel = tmp_path / HOSTILE / "unpacked" / "ziglang"
     wheel.mkdir(parents=True)
-    (wheel / "zig").write_text('#!/bin/sh\nfor a; do echo "$a"; done\n')
+    (wheel / "zig").write_text('#!/bin/sh\nfor a; do echo "$a"; done\necho "$ZIG_GLOBAL_CACHE_DIR"\n')
     (wheel / "zig").chmod(0o755)
     monkeypatch.setattr(cxx20.compat, "fetch", lambda program, cache, download: wheel / "x.whl")
     monkeypatch.setattr(cxx20.compat, "unpack", lambda program, archive: wheel / "zig")
@@ -151,32 +202,46 @@ def cxx_toolchain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CrossToolc
     for header in cxx20.SDK_HEADERS:
         (sdk / "usr" / "include" / header).parent.mkdir(parents=True, exist_ok=True)
         (sdk / "usr" / "include" / header).write_text(f"/* {header} */\n")
-    ld = tmp_path / "ld64"
+    ld = tmp_path / HOSTILE / "ld64"
     ld.write_text('#!/bin/sh\necho ld64; for a; do echo "$a"; done\n')
     ld.chmod(0o755)
     compilers = DarwinCompiler(sdk=sdk, ld=ld, syslibroot=tmp_path / "root")
     base = dataclasses.replace(toolchain(tmp_path, "darling"), ld=str(ld))
-    return cxx20.in_cache(tmp_path / "cache", base, compilers)
+    return cxx20.in_cache(tmp_path / HOSTILE / "cache", base, compilers)
 
 
 def zig_argv(tc: CrossToolchain, *args: str) -> list[str]:
+    """The arguments zig was given (after checking the zig cache it was given)."""
+    *argv, cache = subprocess.run([tc.cxx, *args], capture_output=True, text=True,
+                                  check=True).stdout.splitlines()
+    assert cache == str(Path(tc.root).parents[1] / "zig-cache")
+    return argv
+
+
+def ld64_argv(tc: CrossToolchain, *args: str) -> list[str]:
     return subprocess.run([tc.cxx, *args], capture_output=True, text=True,
                           check=True).stdout.splitlines()
 
 
 def test_the_cxx20_wrapper_drops_libraries_only_when_compiling(cxx_toolchain: CrossToolchain) -> None:
     """zig fails on -l with -c; meson's checks pass pkg-config's Libs there."""
-    compiling = zig_argv(cxx_toolchain, "-c", "a b.cc", "-lz", "-o", "a.o", "-I/x")
-    assert compiling[:3] == ["c++", "-target", cxx20.ZIG_TARGET]
-    assert compiling[-5:] == ["-c", "a b.cc", "-o", "a.o", "-I/x"]
+    compiling = zig_argv(cxx_toolchain, "-c", "a b.cc", "-lz", "-l", "m", "-o", "a.o", "-I/x")
+    root = Path(cxx_toolchain.root)
+    assert compiling[:6] == ["c++", "-target", cxx20.ZIG_TARGET, "-idirafter",
+                             str(root / "include"), f"-L{root / 'dylibs'}"]
+    assert compiling[6:] == ["-c", "a b.cc", "-o", "a.o", "-I/x"]
     linking = zig_argv(cxx_toolchain, "a.o", "-lz", "-o", "a")
     assert linking[-4:] == ["a.o", "-lz", "-o", "a"]
+    # -c inside another argument is no -c
+    assert zig_argv(cxx_toolchain, "-DX= -c ", "a.o", "-lz")[-3:] == ["-DX= -c ", "a.o", "-lz"]
 
 
 def test_a_partial_link_is_ld64s(cxx_toolchain: CrossToolchain) -> None:
     """zig's -r output crashed zig's linker when it linked `nix` (meson prelinks Nix's libs)."""
-    assert zig_argv(cxx_toolchain, "-r", "-o", "pre.o", "a.o", "b.o") == \
+    assert ld64_argv(cxx_toolchain, "-r", "-o", "pre.o", "a.o", "b.o") == \
         ["ld64", "-arch", "x86_64", "-r", "-o", "pre.o", "a.o", "b.o"]
+    # -r inside another argument is no partial link
+    assert zig_argv(cxx_toolchain, "-DMSG=x -r y", "-c", "a.c")[-3:] == ["-DMSG=x -r y", "-c", "a.c"]
 
 
 def test_the_cxx20_toolchain_is_made_once_with_the_sdk_headers_nix_needs(
@@ -187,13 +252,26 @@ def test_the_cxx20_toolchain_is_made_once_with_the_sdk_headers_nix_needs(
     assert (root / "include" / "readline" / "history.h").read_text() == \
         "#include <editline/readline.h>\n"
     assert os.readlink(root / "dylibs" / "libz.dylib") == str(tmp_path / "root/usr/lib/libz.1.dylib")
-    assert f"Libs: -L{root}/dylibs -ledit\n" in (root / "pkgconfig" / "readline.pc").read_text()
+    # pkg-config's own name for the file's folder: no path of ours to quote in the file
+    assert "Libs: -L${pcfiledir}/../dylibs -ledit\n" in \
+        (root / "pkgconfig" / "readline.pc").read_text()
     assert CrossToolchain.read(root) == cxx_toolchain
-    base = dataclasses.replace(toolchain(tmp_path, "darling"), ld=str(tmp_path / "ld64"))
-    again = cxx20.in_cache(tmp_path / "cache", base,
+    base = dataclasses.replace(toolchain(tmp_path, "darling"), ld=str(tmp_path / HOSTILE / "ld64"))
+    again = cxx20.in_cache(tmp_path / HOSTILE / "cache", base,
                            DarwinCompiler(sdk=tmp_path / "gone", ld=tmp_path / "ld64",
                                           syslibroot=tmp_path / "root"))
     assert again == cxx_toolchain  # not made again (the SDK is not even read)
+
+
+def test_a_missing_sdk_header_is_a_toolchain_error_and_leaves_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(cxx20.compat, "fetch", lambda program, cache, download: tmp_path / "x.whl")
+    monkeypatch.setattr(cxx20.compat, "unpack", lambda program, archive: tmp_path / "zig")
+    compilers = DarwinCompiler(sdk=tmp_path / "no-sdk", ld=tmp_path / "ld64",
+                               syslibroot=tmp_path / "root")
+    with pytest.raises(ToolchainError, match=r"sys/syscall\.h"):
+        cxx20.in_cache(tmp_path / "cache", toolchain(tmp_path, "darling"), compilers)
+    assert os.listdir(tmp_path / "cache" / "toolchains") == []
 
 
 def test_an_unknown_nix_is_one_line_and_exit_2() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -38,7 +39,7 @@ from .cache import Layout, content_key
 from .compiler import MACOS_MIN, TARGET, DarwinCompiler
 from .toolchain import CrossToolchain, ToolchainError, cmake_file, meson_file
 
-FORMAT = 2
+FORMAT = 3
 ZIG_TARGET = f"x86_64-macos.{MACOS_MIN}"
 # SDK headers Nix includes that zig's macOS set has not (readline: libedit's own names)
 SDK_HEADERS = ("sys/syscall.h", "sandbox.h", "editline/readline.h")
@@ -48,15 +49,25 @@ DYLIBS = {"libz.dylib": "libz.1.dylib", "libedit.dylib": "libedit.3.dylib"}
 
 # zig rejects -l when only compiling; meson's checks pass pkg-config's Libs there. A partial
 # link (-r: meson's prelink of Nix's static libraries) is ld64's, from the Darling build:
-# zig 0.13's -r output crashed zig's own linker (SIGSEGV) when it linked `nix`.
+# zig 0.13's -r output crashed zig's own linker (SIGSEGV) when it linked `nix`. Each
+# argument is matched whole ("-DX=-r" is no -r); the values are shell-quoted by _fill.
 _WRAPPER = """#!/bin/sh
 # {target}-{name}: zig {version} (C++20 darwin toolchain of darling-nix, base {base})
 export ZIG_GLOBAL_CACHE_DIR={cache} ZIG_LOCAL_CACHE_DIR={cache}
-case " $* " in
-*" -r "*) exec {ld} -arch x86_64 "$@" ;;
-*" -c "*) for arg in "$@"; do shift; case "$arg" in -l*) ;; *) set -- "$@" "$arg" ;; esac; done ;;
-esac
-exec {zig} {name} -target {zig_target} -idirafter {include} -L{dylibs} "$@"
+partial= compile=
+for arg in "$@"; do
+  case "$arg" in -r) partial=1 ;; -c) compile=1 ;; esac
+done
+if [ -n "$partial" ]; then exec {ld} -arch x86_64 "$@"; fi
+if [ -n "$compile" ]; then
+  library=
+  for arg in "$@"; do
+    shift
+    if [ -n "$library" ]; then library=; continue; fi
+    case "$arg" in -l) library=1 ;; -l*) ;; *) set -- "$@" "$arg" ;; esac
+  done
+fi
+exec {zig} {name} -target {zig_target} -idirafter {include} {library_dir} "$@"
 """
 _TOOL = """#!/bin/sh
 # {target}-{name}: zig {version} (C++20 darwin toolchain of darling-nix, base {base})
@@ -92,8 +103,11 @@ def in_cache(cache: Path, base: CrossToolchain, compilers: DarwinCompiler,
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        made = _fill(stage, root, key, base, compilers, zig, program.version,
-                     Layout(cache).root / "zig-cache")
+        try:
+            made = _fill(stage, root, key, base, compilers, zig, program.version,
+                         Layout(cache).root / "zig-cache")
+        except OSError as error:  # an SDK header or Darling library missing, a full disk
+            raise ToolchainError(f"C++20 toolchain {root}: {error}") from error
         if root.exists():
             remove_tree(root)
         os.rename(stage, root)
@@ -115,13 +129,15 @@ def _fill(stage: Path, root: Path, key: str, base: CrossToolchain, compilers: Da
     for link, target in DYLIBS.items():
         os.symlink(compilers.syslibroot / "usr" / "lib" / target, stage / "dylibs" / link)
     (stage / "pkgconfig").mkdir()
+    # ${pcfiledir}: pkg-config's own way to a path beside the file, whatever its characters
     (stage / "pkgconfig" / "readline.pc").write_text(
-        f"Name: readline\nDescription: macOS's libedit, as readline\nVersion: 8.0\n"
-        f"Libs: -L{root / 'dylibs'} -ledit\nCflags:\n")
+        "Name: readline\nDescription: macOS's libedit, as readline\nVersion: 8.0\n"
+        "Libs: -L${pcfiledir}/../dylibs -ledit\nCflags:\n")
     (stage / "bin").mkdir()
-    values = {"target": TARGET, "version": version, "base": base.key, "cache": str(zig_cache),
-              "zig": str(zig), "zig_target": ZIG_TARGET, "include": str(root / "include"),
-              "dylibs": str(root / "dylibs"), "ld": base.ld}
+    quoted = {"cache": str(zig_cache), "zig": str(zig), "include": str(root / "include"),
+              "library_dir": f"-L{root / 'dylibs'}", "ld": base.ld}
+    values = {"target": TARGET, "version": version, "base": base.key, "zig_target": ZIG_TARGET,
+              **{name: shlex.quote(value) for name, value in quoted.items()}}
     paths = {}
     for name, template in (("cc", _WRAPPER), ("c++", _WRAPPER), ("ar", _TOOL), ("ranlib", _TOOL)):
         path = stage / "bin" / f"{TARGET}-{name}"

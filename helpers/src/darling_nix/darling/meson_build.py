@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..removal import remove_tree
 from . import deps
-from .toolchain import CrossToolchain, meson_quote
+from .toolchain import CrossToolchain, cmake_quote, meson_quote
 
 _TEXT_SUFFIXES = (".pc", ".cmake", ".la")
 
@@ -65,16 +65,24 @@ def build(nix: dict[str, object], top: Path, tree: Path, stage: Path, store_path
 
 
 def make_view(darling_sysroot: Path, view: Path) -> None:
-    """VIEW made anew: DARLING_SYSROOT without boost and dylibs."""
+    """VIEW made anew: DARLING_SYSROOT without boost and dylibs. Its include/ and lib/ must be
+    directories of its own: the copy keeps symbolic links, and what is done in the view's
+    include/ and lib/ must not reach outside it."""
+    for sub in ("include", "lib"):
+        if (darling_sysroot / sub).is_symlink() or not (darling_sysroot / sub).is_dir():
+            raise deps.DepInputError(f"{darling_sysroot / sub}: not a directory of the sysroot")
     if view.exists():
         remove_tree(view)
-    shutil.copytree(darling_sysroot, view, symlinks=True,
-                    ignore=shutil.ignore_patterns(".deps", "*.dylib", "libboost_*"))
-    if (view / "include" / "boost").exists():
-        remove_tree(view / "include" / "boost")
+    boost = darling_sysroot / "include"
+
+    def left_out(directory: str, names: list[str]) -> set[str]:
+        dropped = shutil.ignore_patterns(".deps", "*.dylib", "libboost_*")(directory, names)
+        return dropped | ({"boost"} if Path(directory) == boost else set())
+
+    shutil.copytree(darling_sysroot, view, symlinks=True, ignore=left_out)
     for archive in (view / "lib").glob("*-static.a"):
         plain = archive.with_name(archive.name.replace("-static.a", ".a"))
-        if not plain.exists():
+        if not os.path.lexists(plain) and not archive.is_symlink():
             os.link(archive, plain)
     for path in view.rglob("*"):
         if path.suffix in _TEXT_SUFFIXES and path.is_file() and not path.is_symlink():
@@ -103,5 +111,5 @@ def cross_file(view: Path, cxx: CrossToolchain, cxx_sysroot: Path, find_root: Pa
 def _find_root(view: Path) -> str:
     """CMake's part: toml11 is found by its CMake package, in the view only."""
     return "\n".join(['set(CMAKE_SYSTEM_NAME "Darwin")', 'set(CMAKE_SYSTEM_PROCESSOR "x86_64")',
-                      f'set(CMAKE_FIND_ROOT_PATH "{view}")',
+                      f'set(CMAKE_FIND_ROOT_PATH {cmake_quote(str(view))})',
                       'set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE "ONLY")', ""])

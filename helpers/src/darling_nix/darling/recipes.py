@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator, Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import TypeGuard
 
 from .sources import SUITES
@@ -35,6 +37,8 @@ PLACEHOLDERS = ("PREFIX", "STAGE", "JOBS", "CC", "CXX", "AR", "RANLIB", "SDK", "
 
 _DEBIAN_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")  # Debian policy 5.6.1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_FOLDER = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*")  # no "..", no leading dot
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+~]*")  # it names a store path and a log file
 
 
 def problems(recipes: Mapping[str, object]) -> Iterator[str]:
@@ -101,14 +105,26 @@ def _nix_entry_problems(entry: dict[str, object], recipes: Mapping[str, object])
     if ("configure" in entry) == ("meson" in entry):
         yield "configure or meson: exactly one of them says how it is built"
     patches = entry.get("patches", "nix-patches")
-    if not isinstance(patches, str) or not re.fullmatch(r"[a-z0-9.-]+", patches):
+    if not isinstance(patches, str) or not _FOLDER.fullmatch(patches):
         yield f"patches: {patches!r} is not the name of a folder of data/"
+    elif not any(item.name.endswith(".patch") for item in _data_folder(patches)):
+        yield f"patches: data/{patches} has no .patch file"
+    if "cxx20_needs" in entry and "meson" not in entry:
+        yield "cxx20_needs: only a meson build uses the C++20 toolchain"
+    if not _VERSION.fullmatch(str(entry.get("version"))):
+        yield f"version: {entry.get('version')!r} is not an upstream version"
     for key, kind in (("needs", "darling"), ("cxx20_needs", "cxx20")):
         needs = entry.get(key, [])
         if _strings(needs):
             yield from (f"{key}: {dep!r} is not a dependency" for dep in needs if dep not in recipes)
             yield from (f"{key}: {dep!r} is not built by the {kind} toolchain" for dep in needs
                         if _toolchain_of(recipes.get(dep)) not in (kind, None))
+
+
+def _data_folder(name: str) -> list[Traversable]:
+    """The entries of data/NAME (none if it is no folder)."""
+    folder = resources.files("darling_nix").joinpath("data", name)
+    return list(folder.iterdir()) if folder.is_dir() else []
 
 
 def _toolchain_of(recipe: object) -> object:

@@ -206,8 +206,9 @@ def _libcxx_filesystem(compilers: DarwinCompiler, ar: Path, archive: Path) -> No
             raise CompileError(f"{ar} rcs {archive}: {result.stderr}")
 
 
-def _cmake_quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def cmake_quote(value: str) -> str:
+    """VALUE as a quoted CMake argument: no escape, variable reference or quote inside."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 def cmake_file(tc: CrossToolchain) -> str:
@@ -223,13 +224,17 @@ def cmake_file(tc: CrossToolchain) -> str:
     }
     cached = {"CMAKE_AR": tc.ar, "CMAKE_RANLIB": tc.ranlib, "CMAKE_NM": tc.nm, "CMAKE_STRIP": tc.strip}
     lines = [f"# {tc.target} for the Darling build {tc.install_key} (darling-nix darling toolchain)"]
-    lines += [f"set({name} {_cmake_quote(value)})" for name, value in settings.items()]
-    lines += [f"set({name} {_cmake_quote(value)} CACHE FILEPATH \"\")" for name, value in cached.items()]
+    lines += [f"set({name} {cmake_quote(value)})" for name, value in settings.items()]
+    lines += [f"set({name} {cmake_quote(value)} CACHE FILEPATH \"\")" for name, value in cached.items()]
     return "\n".join(lines) + "\n"
 
 
 def meson_quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """VALUE as a string of a meson machine file. Meson doubles every backslash of such a file
+    before it parses it, so a backslash stays one and a quote cannot be escaped at all."""
+    if "'" in value or "\n" in value:
+        raise ToolchainError(f"{value!r}: a meson machine file cannot hold a quote or a newline")
+    return f"'{value}'"
 
 
 def meson_file(tc: CrossToolchain) -> str:
