@@ -110,16 +110,28 @@ def test_a_cycle_in_after_is_named_not_recursed_into(use_pinned: UsePinned, tmp_
         deps.build_dep("ssl", fake_toolchain(tmp_path), tmp_path / "cache", print)
 
 
-def test_an_unknown_only_is_named_before_the_toolchain_is_made(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("only", "expected"), [
+    ("curll", "darling-nix: unknown dependency 'curll' (known: sqlite3,"),
+    ("boost1.83", "darling-nix: boost1.83: built by the cxx20 toolchain, not the darling one"),
+])
+def test_a_bad_only_is_named_before_the_toolchain_is_made(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, only: str, expected: str) -> None:
     made: list[object] = []
     monkeypatch.setattr(darling_cmds, "selected_install", lambda install, cache: (tmp_path, None, None))
-    monkeypatch.setattr(darling_cmds.toolchain, "make", lambda *args: made.append(args))
-    result = CliRunner().invoke(app, ["darling", "deps", "--only", "curl", "--only", "curll"])
+    monkeypatch.setattr(darling_cmds.toolchain, "in_cache", lambda *args: made.append(args))
+    result = CliRunner().invoke(app, ["darling", "deps", "--only", "curl", "--only", only])
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("darling-nix: unknown dependency 'curll' (known: sqlite3,")
+    assert result.output.startswith(expected)
     assert len(result.output.strip().splitlines()) == 1
     assert made == []
+
+
+def test_a_recipe_that_is_no_object_is_named_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deps.sources, "pinned", lambda: {"curl": ["not", "an", "object"]})
+    result = CliRunner().invoke(app, ["darling", "deps"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("darling-nix: data/darwin-deps.json: curl:"), result.output
 
 
 def test_a_build_sees_none_of_the_build_machines_search_paths(

@@ -176,8 +176,11 @@ def deps_command(
     sources) into the darwin sysroot <cache>/sysroot/TOOLCHAIN-KEY with the toolchain of
     `darling toolchain`; a dependency whose recipe is unchanged is not built again."""
     results = []
-    names = only or deps.built_by("darling")
-    with _cross_build(install, cache, names) as (made, cache, _):
+    try:
+        names = only or deps.built_by("darling")
+    except deps.DepInputError as error:
+        fail(str(error))
+    with _cross_build(install, cache, names, "darling") as (made, cache, _):
         for name in names:
             results.append(deps.build_dep(name, made, cache, say_step))
     if as_json:
@@ -242,14 +245,16 @@ def say_step(message: str) -> None:
 
 
 @contextlib.contextmanager
-def _cross_build(install: Path | None, cache: Path | None, names: list[str]
+def _cross_build(install: Path | None, cache: Path | None, names: list[str],
+                 kind: str | None = None
                  ) -> Iterator[tuple[toolchain.CrossToolchain, Path, DarwinCompiler]]:
     """The toolchain (made if missing) and the cache, once the recipes of NAMES are checked
-    (a typo in --only or in a recipe is named before anything is built); a build's errors
-    become exit codes: bad input 2, a failed step EXIT_FAILED."""
+    (a typo in --only or in a recipe, or a NAME another toolchain than KIND builds, is named
+    before anything is built); a build's errors become exit codes: bad input 2, a failed
+    step EXIT_FAILED."""
     cache, installed, compilers = selected_install(install, cache)
     try:
-        deps.checked(names)
+        deps.checked(names, kind)
         made = toolchain.in_cache(cache, installed, compilers)
         yield made, cache, compilers
     except (toolchain.ToolchainError, deps.DepInputError) as error:

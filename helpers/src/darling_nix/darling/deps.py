@@ -63,8 +63,10 @@ def recipe_hash(recipe: dict[str, object], toolchain: CrossToolchain) -> str:
     return content_key({"recipe": recipe, "toolchain": toolchain.key})
 
 
-def checked(names: list[str]) -> dict[str, dict[str, object]]:
-    """Every recipe, once each is known to be well formed and NAMES are all among them."""
+def checked(names: list[str], kind: str | None = None) -> dict[str, dict[str, object]]:
+    """Every recipe, once each is known to be well formed, NAMES are all among them and (given
+    KIND) all built by the toolchain of KIND: boost 1.83 in Darling's sysroot would hide the
+    1.74 that Nix 2.8 is built with."""
     pinned = sources.pinned()
     problem = next(recipes.problems(pinned), None)
     if problem is not None:
@@ -72,21 +74,22 @@ def checked(names: list[str]) -> dict[str, dict[str, object]]:
     unknown = [name for name in names if name not in pinned]
     if unknown:
         raise DepInputError(f"unknown dependency {unknown[0]!r} (known: {', '.join(pinned)})")
+    for name in names if kind is not None else []:
+        builder = pinned[name].get("toolchain", "darling")
+        if builder != kind:
+            raise DepInputError(f"{name}: built by the {builder} toolchain, not the {kind} one")
     return pinned
 
 
 def built_by(kind: str) -> list[str]:
     """The dependencies that the toolchain of KIND builds (recipes.TOOLCHAINS)."""
-    return [name for name, recipe in sources.pinned().items()
+    return [name for name, recipe in checked([]).items()
             if recipe.get("toolchain", "darling") == kind]
 
 
 def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
-    recipe = checked([name])[name]
-    kind = recipe.get("toolchain", "darling")
-    if kind != toolchain.kind:  # boost 1.83 in Darling's sysroot would hide Nix 2.8's 1.74
-        raise DepInputError(f"{name}: built by the {kind} toolchain, not the {toolchain.kind} one")
+    recipe = checked([name], toolchain.kind)[name]
     # what it links against is built first, and a rebuilt one means this is rebuilt too
     before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
