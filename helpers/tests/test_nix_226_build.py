@@ -210,17 +210,17 @@ def cxx_toolchain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CrossToolc
     return cxx20.in_cache(tmp_path / HOSTILE / "cache", base, compilers)
 
 
-def zig_argv(tc: CrossToolchain, *args: str) -> list[str]:
-    """The arguments zig was given (after checking the zig cache it was given)."""
-    *argv, cache = subprocess.run([tc.cxx, *args], capture_output=True, text=True,
-                                  check=True).stdout.splitlines()
-    assert cache == str(Path(tc.root).parents[1] / "zig-cache")
-    return argv
-
-
-def ld64_argv(tc: CrossToolchain, *args: str) -> list[str]:
+def wrapper_output(tc: CrossToolchain, *args: str) -> list[str]:
+    """The lines the program the wrapper ran printed (the stand-ins print their arguments)."""
     return subprocess.run([tc.cxx, *args], capture_output=True, text=True,
                           check=True).stdout.splitlines()
+
+
+def zig_argv(tc: CrossToolchain, *args: str) -> list[str]:
+    """The arguments zig was given (after checking the zig cache it was given)."""
+    *argv, cache = wrapper_output(tc, *args)
+    assert cache == str(Path(tc.root).parents[1] / "zig-cache")
+    return argv
 
 
 def test_the_cxx20_wrapper_drops_libraries_only_when_compiling(cxx_toolchain: CrossToolchain) -> None:
@@ -238,7 +238,7 @@ def test_the_cxx20_wrapper_drops_libraries_only_when_compiling(cxx_toolchain: Cr
 
 def test_a_partial_link_is_ld64s(cxx_toolchain: CrossToolchain) -> None:
     """zig's -r output crashed zig's linker when it linked `nix` (meson prelinks Nix's libs)."""
-    assert ld64_argv(cxx_toolchain, "-r", "-o", "pre.o", "a.o", "b.o") == \
+    assert wrapper_output(cxx_toolchain, "-r", "-o", "pre.o", "a.o", "b.o") == \
         ["ld64", "-arch", "x86_64", "-r", "-o", "pre.o", "a.o", "b.o"]
     # -r inside another argument is no partial link
     assert zig_argv(cxx_toolchain, "-DMSG=x -r y", "-c", "a.c")[-3:] == ["-DMSG=x -r y", "-c", "a.c"]

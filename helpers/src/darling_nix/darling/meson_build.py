@@ -73,11 +73,11 @@ def make_view(darling_sysroot: Path, view: Path) -> None:
             raise deps.DepInputError(f"{darling_sysroot / sub}: not a directory of the sysroot")
     if view.exists():
         remove_tree(view)
-    boost = darling_sysroot / "include"
+    include = darling_sysroot / "include"
 
     def left_out(directory: str, names: list[str]) -> set[str]:
         dropped = shutil.ignore_patterns(".deps", "*.dylib", "libboost_*")(directory, names)
-        return dropped | ({"boost"} if Path(directory) == boost else set())
+        return dropped | ({"boost"} if Path(directory) == include else set())
 
     shutil.copytree(darling_sysroot, view, symlinks=True, ignore=left_out)
     for archive in (view / "lib").glob("*-static.a"):

@@ -26,7 +26,6 @@ import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from .. import compat
@@ -95,9 +94,8 @@ def recipe(which: str = DEFAULT) -> dict[str, object]:
 
 
 def patches(nix: dict[str, object]) -> list[tuple[str, bytes]]:
-    folder = resources.files("darling_nix").joinpath(f"data/{nix.get('patches', 'nix-patches')}")
-    return sorted((item.name, item.read_bytes()) for item in folder.iterdir()
-                  if item.name.endswith(".patch"))
+    return sorted((item.name, item.read_bytes())
+                  for item in recipes.patch_files(str(nix.get("patches", "nix-patches"))))
 
 
 def build_key(nix: dict[str, object], toolchain: CrossToolchain, built: list[deps.Built],

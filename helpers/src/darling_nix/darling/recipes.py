@@ -107,7 +107,7 @@ def _nix_entry_problems(entry: dict[str, object], recipes: Mapping[str, object])
     patches = entry.get("patches", "nix-patches")
     if not isinstance(patches, str) or not _FOLDER.fullmatch(patches):
         yield f"patches: {patches!r} is not the name of a folder of data/"
-    elif not any(item.name.endswith(".patch") for item in _data_folder(patches)):
+    elif not patch_files(patches):
         yield f"patches: data/{patches} has no .patch file"
     if "cxx20_needs" in entry and "meson" not in entry:
         yield "cxx20_needs: only a meson build uses the C++20 toolchain"
@@ -121,10 +121,11 @@ def _nix_entry_problems(entry: dict[str, object], recipes: Mapping[str, object])
                         if _toolchain_of(recipes.get(dep)) not in (kind, None))
 
 
-def _data_folder(name: str) -> list[Traversable]:
-    """The entries of data/NAME (none if it is no folder)."""
-    folder = resources.files("darling_nix").joinpath("data", name)
-    return list(folder.iterdir()) if folder.is_dir() else []
+def patch_files(folder: str) -> list[Traversable]:
+    """The .patch files of data/FOLDER (none if it is no folder)."""
+    found = resources.files("darling_nix").joinpath("data", folder)
+    return [item for item in found.iterdir() if item.name.endswith(".patch")] \
+        if found.is_dir() else []
 
 
 def _toolchain_of(recipe: object) -> object:
