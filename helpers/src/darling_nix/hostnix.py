@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -26,12 +27,39 @@ def host_nix_version() -> str:
     return match.group(1)
 
 
+@dataclass(frozen=True)
+class HostClient:
+    """The Nix on the host that sends a build: Debian's, on PATH, into the host's store (the
+    default); or the one in BIN (`darling host-nix`) with a store of its own at STORE_ROOT
+    (`--store local?root=...`), so that it never opens the host's store."""
+
+    bin: Path | None = None
+    store_root: Path | None = None
+
+    def program(self, name: str) -> str:
+        return name if self.bin is None else str(self.bin / name)
+
+    def store_args(self) -> tuple[str, ...]:
+        return () if self.store_root is None else ("--store", f"local?root={self.store_root}")
+
+    def on_disk(self, store_path: str) -> Path:
+        """Where STORE_PATH, a path of this client's store, is on the host's disk."""
+        if self.store_root is None:
+            return Path(store_path)
+        return self.store_root / store_path.lstrip("/")
+
+
+DEBIAN_NIX = HostClient()
+
+
 def remote_build_command(expression: Path, machines: Path, ssh_config: Path,
-                         extra_args: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment of nix-build EXPRESSION on the builders in MACHINES only
-    (max-jobs 0), reaching them through the ssh_config alias in SSH_CONFIG."""
+                         extra_args: tuple[str, ...] = (), client: HostClient = DEBIAN_NIX
+                         ) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of CLIENT's nix-build EXPRESSION on the builders in MACHINES
+    only (max-jobs 0), reaching them through the ssh_config alias in SSH_CONFIG."""
     env = {**os.environ, "NIX_SSHOPTS": f"-F {ssh_config}"}
-    argv = ["nix-build", str(expression), "--no-out-link", "--max-jobs", "0",
+    argv = [client.program("nix-build"), str(expression), *client.store_args(), "--no-out-link",
+            "--max-jobs", "0",
             "--builders", f"@{machines}", "--option", "builders-use-substitutes", "false",
             # Only the builder: no substituter may answer for it.
             "--option", "substituters", "",
@@ -40,10 +68,10 @@ def remote_build_command(expression: Path, machines: Path, ssh_config: Path,
 
 
 def remote_build(expression: Path, machines: Path, ssh_config: Path, *,
-                 extra_args: tuple[str, ...] = (), timeout: float = 600
-                 ) -> subprocess.CompletedProcess[str]:
-    """Run that nix-build and wait. Output paths are on stdout."""
-    argv, env = remote_build_command(expression, machines, ssh_config, extra_args)
+                 extra_args: tuple[str, ...] = (), timeout: float = 600,
+                 client: HostClient = DEBIAN_NIX) -> subprocess.CompletedProcess[str]:
+    """Run that nix-build and wait. Output paths (of CLIENT's store) are on stdout."""
+    argv, env = remote_build_command(expression, machines, ssh_config, extra_args, client)
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
 

@@ -26,11 +26,12 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[3] / "tests" / "shims"))
 from darling_support import darling_missing, new_prefix, no_download
 
 from darling_nix import compat
-from darling_nix.darling import deps, sources, toolchain
+from darling_nix.darling import deps, host_nix, sources, toolchain
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.build import Installed
 from darling_nix.darling.cache import default_cache
 from darling_nix.darling.compiler import DarwinCompiler
+from darling_nix.hostnix import DEBIAN_NIX, HostClient
 from darling_nix.runner import DarlingRunner
 
 
@@ -180,3 +181,31 @@ def darwin_nix_226(cross_toolchain: toolchain.CrossToolchain,
                    darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:
     """Nix 2.26 for x86_64-darwin (meson, the C++20 toolchain of darling/cxx20.py)."""
     return _darwin_nix("2.26", cross_toolchain, darwin_cc)
+
+
+@pytest.fixture(scope="session")
+def host_nix_226() -> host_nix.HostNix:
+    """Nix 2.26 built for this host (`darling-nix darling host-nix`): the interop matrix's
+    current client. Built like the darwin Nixes: when cached, or DARLING_NIX_BUILD_NIX=1."""
+    host_nix.recipe()  # a malformed recipe is a bug here: it fails, not skips
+    cache = default_cache()
+    try:
+        found = host_nix.cached(cache)
+    except deps.DepInputError as error:
+        pytest.skip(f"the host's Nix 2.26 cannot be built here: {error}")
+    if found is not None:
+        return found
+    if os.environ.get("DARLING_NIX_BUILD_NIX") != "1":
+        pytest.skip("no host Nix 2.26 for these inputs in the cache: `darling-nix darling "
+                    "host-nix` builds it (about 10 min on 2 cores), or set DARLING_NIX_BUILD_NIX=1")
+    return host_nix.build_host_nix(cache, lambda message: None)
+
+
+@pytest.fixture(params=["debian", "2.26"])
+def host_client(request: pytest.FixtureRequest, tmp_path: Path) -> HostClient:
+    """The host Nix that sends a test's builds, each in turn: Debian's 2.8 into the host's
+    store, and Nix 2.26 built here into a store of its own."""
+    if request.param == "debian":
+        return DEBIAN_NIX
+    built: host_nix.HostNix = request.getfixturevalue("host_nix_226")
+    return HostClient(built.bin, tmp_path / "host-store")

@@ -21,6 +21,7 @@ from test_nix_darwin import answer, build, darwin_builder
 from darling_nix import loopback
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.build import Installed
+from darling_nix.hostnix import HostClient
 from darling_nix.runner import path_inside
 
 NIX_COMMAND = ("--extra-experimental-features", "nix-command")
@@ -73,16 +74,18 @@ derivation {
 
 @pytest.mark.parametrize("discard", [True, False])
 def test_unsafe_discard_references_with_structured_attrs_on_nix_226(
-        builder_226: loopback.LoopbackBuilder, tmp_path: Path, discard: bool) -> None:
+        builder_226: loopback.LoopbackBuilder, tmp_path: Path, discard: bool,
+        host_client: HostClient) -> None:
     """Current nixpkgs relies on it; Nix 2.8 ignores the attribute. The same derivation
-    without it keeps the reference, so the check could fail."""
+    without it keeps the reference, so the check could fail. Sent by either host Nix."""
     text = DISCARD_EXPRESSION.replace("@NONCE@", uuid.uuid4().hex).replace(
         "@DISCARD@", "unsafeDiscardReferences.out = true;" if discard else "")
-    out = build(builder_226, tmp_path, text)
+    out = build(builder_226, tmp_path, text, client=host_client)
     content = out.read_text()
     assert content.startswith("uname Darwin refers to /nix/store/"), content
     dep = content.split()[-1]
-    references = subprocess.run(["nix-store", "--query", "--references", str(out)],
+    references = subprocess.run([host_client.program("nix-store"), *host_client.store_args(),
+                                 "--query", "--references", f"/nix/store/{out.name}"],
                                 capture_output=True, text=True, check=True).stdout.split()
     assert references == ([] if discard else [dep])
 

@@ -30,7 +30,7 @@ from test_tools_darling import TOOLS, probe_results
 from darling_nix import loopback, nixinstall
 from darling_nix.darling import nix as nix_tarball
 from darling_nix.darling.build import Installed
-from darling_nix.hostnix import remote_build
+from darling_nix.hostnix import DEBIAN_NIX, HostClient, remote_build
 from darling_nix.runner import DarlingRunner, path_inside
 from darling_nix.sshd import SSHD
 
@@ -115,30 +115,35 @@ UNAME_EXPRESSION = """derivation {
 
 
 def build(builder: loopback.LoopbackBuilder, tmp_path: Path, text: str,
-          protocol: str = "ssh-ng", timeout: float = 180) -> Path:
-    """The host's nix-build --max-jobs 0 of the expression TEXT on BUILDER; its output."""
+          protocol: str = "ssh-ng", timeout: float = 180,
+          client: HostClient = DEBIAN_NIX) -> Path:
+    """CLIENT's nix-build --max-jobs 0 of the expression TEXT on BUILDER; where its output is
+    on the host's disk."""
     expression = tmp_path / f"{uuid.uuid4().hex}.nix"
     expression.write_text(text)
     try:
         result = remote_build(expression, builder.with_protocol(protocol),
-                              builder.client.ssh_config, timeout=timeout)
+                              builder.client.ssh_config, timeout=timeout, client=client)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the {protocol} build did not end within {timeout:.0f} s")
     assert result.returncode == 0, result.stderr[-3000:]
-    return Path(result.stdout.strip())
+    return client.on_disk(result.stdout.strip())
 
 
 # ssh: `nix-store --serve` cancels and joins a thread polling its stdin after each build,
 # which hung before patches/xnu/0010 (Darling's pthread_cancel woke nothing)
 @pytest.mark.parametrize("protocol", ["ssh-ng", "ssh"])
 def test_a_darwin_build_from_the_host_runs_inside_darling(nix_builder: loopback.LoopbackBuilder,
-                                                          tmp_path: Path, protocol: str) -> None:
-    """Stage 4: host nix-build --max-jobs 0 of a darwin derivation; the build says itself
-    that it ran on Darwin, its output is in the prefix's store and copied back."""
+                                                          tmp_path: Path, protocol: str,
+                                                          host_client: HostClient) -> None:
+    """Stage 4, the interop matrix (host Nix x builder Nix x protocol): host nix-build
+    --max-jobs 0 of a darwin derivation; the build says itself that it ran on Darwin, its
+    output is in the prefix's store and copied back into the host client's store."""
     nonce = uuid.uuid4().hex
-    out = build(nix_builder, tmp_path, UNAME_EXPRESSION.replace("@NONCE@", nonce), protocol)
+    out = build(nix_builder, tmp_path, UNAME_EXPRESSION.replace("@NONCE@", nonce), protocol,
+                client=host_client)
     assert out.read_text() == f"uname Darwin nonce {nonce}\n"
-    assert (nix_builder.config.prefix_path / str(out).lstrip("/")).is_file()
+    assert (nix_builder.config.prefix_path / "nix" / "store" / out.name).is_file()
 
 
 TOOLS_EXPRESSION = """derivation {

@@ -62,6 +62,7 @@ darling.command("toolchain")(darling_cmds.toolchain_command)
 darling.command("deps")(darling_cmds.deps_command)
 darling.command("nix")(darling_cmds.nix_command)
 darling.command("stdenv")(darling_cmds.stdenv_command)
+darling.command("host-nix")(darling_cmds.host_nix_command)
 darling.command("compat")(compat_cmds.compat_command)
 
 app.command("render")(builder_cmds.render_command)

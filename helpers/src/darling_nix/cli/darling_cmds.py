@@ -1,5 +1,6 @@
-"""`darling-nix darling build|toolchain|deps|nix`: Darling from source on a host without Nix,
-the darwin cross toolchain made from it, and Nix's dependencies and Nix cross-built with that."""
+"""`darling-nix darling build|toolchain|deps|nix|stdenv|host-nix`: Darling from source on a host
+without Nix, the darwin cross toolchain made from it, Nix's dependencies and Nix cross-built
+with that, and a current Nix for the host itself (the interop matrix's client)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import typer
 
 from .. import compat, stdenv_lite
 from ..darling import build as darling_build
-from ..darling import deps, sources, toolchain
+from ..darling import deps, host_nix, sources, toolchain
 from ..darling import nix as nix_tarball
 from ..darling.cache import Layout, default_cache
 from ..darling.compiler import CompileError, DarwinCompiler
@@ -215,6 +216,27 @@ def nix_command(
         print_json(asdict(result))
     else:
         typer.echo(f"{result.tarball} {result.sha256}")
+
+
+def host_nix_command(
+    cache: CacheOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build Nix 2.26 for this Linux host, natively (meson, the host's g++, Debian 12's
+    libraries), from the pinned source of the darwin 2.26: a current client for the interop
+    matrix. Made once per key (<cache>/host-nix/KEY; about 15 minutes cold on 2 cores);
+    prints its bin directory (or, with --json, the manifest). Debian's Nix stays the host's:
+    this one reads its own nix.conf (store = daemon) and is meant to be run with --store."""
+    try:
+        result = host_nix.build_host_nix(cache or default_cache(), say_step)
+    except deps.DepInputError as error:
+        fail(str(error))
+    except (deps.DepBuildFailed, sources.SourceUnavailable) as error:
+        fail(str(error), EXIT_FAILED)
+    if as_json:
+        print_json(asdict(result))
+    else:
+        typer.echo(str(result.bin))
 
 
 def stdenv_command(

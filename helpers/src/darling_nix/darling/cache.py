@@ -13,6 +13,7 @@ step's command into its log.
       sysroot/KEY/          dependencies built for darwin (deps.py), in deps-build/,
       deps-logs/            with their logs and the darwin Nix's
       nix/KEY/              a darwin Nix tarball (nix.py), built in nix-build/KEY
+      host-nix/KEY/         Nix 2.26 for this host (host_nix.py), built in host-nix-build/KEY
       compat/SHA256/        a download of the compatibility suite (compat.py)
 """
 
@@ -89,6 +90,14 @@ class Layout:
     @property
     def nix_build(self) -> Path:
         return self.root / "nix-build"
+
+    @property
+    def host_nix(self) -> Path:
+        return self.root / "host-nix"
+
+    @property
+    def host_nix_build(self) -> Path:
+        return self.root / "host-nix-build"
 
     @property
     def compat(self) -> Path:
