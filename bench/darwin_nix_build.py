@@ -19,30 +19,33 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from _common import alternate, builder, median_ms, require_root
-from darling_nix.darling import deps, toolchain
 from darling_nix.darling import nix as nix_tarball
+from darling_nix.darling import toolchain
 from darling_nix.darling.build import Installed
 from darling_nix.darling.cache import default_cache
+from darling_nix.darling.compiler import DarwinCompiler
 from remote_breakdown import PHASES, phases, probed_sshd, ssh_probe
 
 
-def darwin_nix(cross: toolchain.CrossToolchain) -> nix_tarball.NixTarball:
-    """The cached darwin Nix of the current recipe made with CROSS (the benchmark does not
-    build it)."""
+def darwin_nix(installed: Installed) -> tuple[toolchain.CrossToolchain, nix_tarball.NixTarball]:
+    """INSTALLED's cross toolchain, and the cached darwin Nix of the default recipe made with
+    it (the benchmark does not build Nix itself)."""
     cache = default_cache()
+    compilers = DarwinCompiler.for_install(installed)
+    cross = toolchain.in_cache(cache, installed, compilers)
     recipe = nix_tarball.recipe()
-    built = [deps.build_dep(name, cross, cache, say=print) for name in deps.strings(recipe, "needs")]
-    found = nix_tarball.cached(recipe, cross, built, cache)
+    built, cxx = nix_tarball.build_inputs(recipe, cross, cache, print, compilers)
+    found = nix_tarball.cached(recipe, cross, built, cache, cxx.key if cxx else None)
     if found is None:
         sys.exit("no darwin Nix in the cache: run `darling-nix darling nix` first")
-    return found
+    return cross, found
 
 
 def main() -> None:
     require_root()
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     installed = Installed.read(default_cache() / "installs" / "patched")
-    nix = darwin_nix(toolchain.in_cache(default_cache(), installed))
+    _, nix = darwin_nix(installed)
     darling = {"runner": {"kind": "darling", "darling_command": installed.darling}}
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))

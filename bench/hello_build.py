@@ -24,7 +24,6 @@ from pathlib import Path
 
 from _common import builder, require_root
 from darling_nix import loopback, stdenv_lite
-from darling_nix.darling import toolchain
 from darling_nix.darling.build import Installed
 from darling_nix.darling.cache import default_cache
 from darling_nix.hostnix import remote_build
@@ -71,8 +70,7 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     cache = default_cache()
     installed = Installed.read(cache / "installs" / "patched")
-    cross = toolchain.in_cache(cache, installed)
-    nix = darwin_nix(cross)
+    cross, nix = darwin_nix(installed)
     inputs = stdenv_lite.gather(cross, cache, print)
     darling = {"runner": {"kind": "darling", "darling_command": installed.darling},
                "nix": {"cores": CORES}}

@@ -168,11 +168,21 @@ def darwin_nix(cross_toolchain: toolchain.CrossToolchain,
     return _darwin_nix("2.8", cross_toolchain, darwin_cc)
 
 
-@pytest.fixture(scope="module", params=["2.8", "2.26"])
+# The fixture of each darwin Nix (nix_tarball.NIX_ENTRIES)
+NIX_FIXTURES = {"2.8": "darwin_nix", "2.26": "darwin_nix_226"}
+
+
+@pytest.fixture(scope="module", params=sorted(NIX_FIXTURES))
 def builder_nix(request: pytest.FixtureRequest) -> nix_tarball.NixTarball:
-    """A test module's builder Nix, each in turn: 2.8 (the default) and 2.26."""
-    fixture = "darwin_nix" if request.param == "2.8" else "darwin_nix_226"
-    found: nix_tarball.NixTarball = request.getfixturevalue(fixture)
+    """A test module's builder Nix, each in turn: 2.26 and 2.8."""
+    found: nix_tarball.NixTarball = request.getfixturevalue(NIX_FIXTURES[request.param])
+    return found
+
+
+@pytest.fixture(scope="session")
+def default_darwin_nix(request: pytest.FixtureRequest) -> nix_tarball.NixTarball:
+    """The darwin Nix `darling nix` and the demo take when not told (nix_tarball.DEFAULT)."""
+    found: nix_tarball.NixTarball = request.getfixturevalue(NIX_FIXTURES[nix_tarball.DEFAULT])
     return found
 
 

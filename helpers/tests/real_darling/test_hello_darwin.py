@@ -194,7 +194,7 @@ def test_a_fresh_builder_substitutes_hello_from_a_signed_binary_cache(
 
 
 def test_the_real_path_demo_builds_and_runs_hello(inputs: stdenv_lite.Inputs,
-                                                  darwin_nix: nix_tarball.NixTarball,
+                                                  default_darwin_nix: nix_tarball.NixTarball,
                                                   cli: CliRunner) -> None:
     """`darling-nix demo --darling`, the README's next step: everything it needs is cached
     (the fixtures saw to it), so it goes straight to the builder and hello, and cleans up."""

@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
-from .. import doctor, loopback, stdenv_lite
+from .. import compat, doctor, loopback, stdenv_lite
 from ..darling import build as darling_build
 from ..darling import deps, sources, toolchain
 from ..darling import nix as nix_tarball
 from ..darling.cache import default_cache
-from ..darling.compiler import CompileError
+from ..darling.compiler import CompileError, DarwinCompiler
 from ..hostnix import remote_build, remote_build_command, write_probe_expression
 from ..runner import DarlingRunner
 from ..sshd import SSHD
@@ -121,14 +121,15 @@ def _darwin_parts(cache: Path) -> tuple[darling_build.Installed, nix_tarball.Nix
                   "2 cores, a few with a warm ccache)")
         installed, _ = darling_build.build_darling(plan, say=say, progress=Progress())
         _detail("Darling", installed.install)
-        cross = toolchain.in_cache(cache, installed)
-        nix = nix_tarball.build_nix(cross, cache, say)
+        compilers = DarwinCompiler.for_install(installed)
+        cross = toolchain.in_cache(cache, installed, compilers)
+        nix = nix_tarball.build_nix(cross, cache, say, compilers=compilers)
         _detail("darwin Nix", f"{nix.version} {nix.tarball}")
         inputs = stdenv_lite.gather(cross, cache, say)
     except (darling_build.BuildInputError, toolchain.ToolchainError, deps.DepInputError) as error:
         fail(str(error))
     except (darling_build.BuildStepFailed, CompileError, deps.DepBuildFailed,
-            sources.SourceUnavailable, OSError) as error:
+            sources.SourceUnavailable, compat.FetchError, OSError) as error:
         fail(str(error), EXIT_FAILED)
     _detail("zig", inputs.zig)
     _detail("make", inputs.make)
