@@ -28,7 +28,8 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
           "cpu_number": 2, "objc_release": 4, "fork_threads": 2, "dserver_credentials": 1,
-          "thread_altstack": 5, "fiodtype_quiet": 2, "timer_wakeup": 2}
+          "thread_altstack": 5, "fiodtype_quiet": 2, "timer_wakeup": 2,
+          "cancel_waits": 5}
 # programs whose check is their `darling shell` exit status, made on the host
 STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
@@ -85,6 +86,7 @@ CONTROL_FAILURES = {
     "thread_altstack": "FAIL: threads started and joined leave next to no mappings behind",
     "fiodtype_quiet": "FAIL: 2000 FIODTYPE ioctls do not wait for darlingserver",
     "timer_wakeup": "FAIL: 8000 rounds of 4 concurrent timed waits of < 1 ms all end",
+    "cancel_waits": "FAIL: a thread in sleep() is canceled",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)
     "sandbox_init": "FAIL: sandbox_init_with_parameters leaves *errorbuf NULL on success",
 }
