@@ -7,13 +7,12 @@
  * destructor cancels and joins it: every build on a 2.26 builder ended a second late.
  * Each wait here has a bound: a join that does not come within 5 s is a FAIL line. */
 #include "regress.h"
+#include "regress_cancel.h"
 #include <pthread.h>
 #include <time.h>
 
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
-static volatile int joined;
-static void *join_result;
 static volatile double disabled_slept = -1;
 static volatile double bystander_slept = -1;
 
@@ -77,30 +76,6 @@ static void *sleeps_a_second(void *arg)
 	usleep(1000 * 1000);
 	bystander_slept = now() - start;
 	return NULL;
-}
-
-static void *joins(void *thread)
-{
-	pthread_join(*(pthread_t *)thread, &join_result);
-	joined = 1;
-	return NULL;
-}
-
-/* cancels THREAD (after it has had time to block) and waits at most 5 s for its join */
-static int canceled_within_5s(pthread_t thread)
-{
-	pthread_t joiner;
-	joined = 0;
-	join_result = NULL;
-	usleep(200 * 1000);
-	if (pthread_cancel(thread) != 0 || pthread_create(&joiner, NULL, joins, &thread) != 0)
-		return 0;
-	for (int i = 0; i < 50 && !joined; i++)
-		usleep(100 * 1000);
-	if (!joined)
-		return 0;
-	pthread_join(joiner, NULL);
-	return join_result == PTHREAD_CANCELED;
 }
 
 int main(void)

@@ -6,12 +6,11 @@
  * it cancels and joins after each build, so legacy ssh:// builds hung inside Darling.
  * Each wait here has a bound: a join that does not come within 5 s is a FAIL line. */
 #include "regress.h"
+#include "regress_cancel.h"
 #include <poll.h>
 #include <pthread.h>
 
 static int fds[2];
-static volatile int joined;
-static void *join_result;
 static volatile int disabled_thread_survived;
 
 static void *polls(void *events)
@@ -40,30 +39,6 @@ static void *polls_with_cancel_disabled(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	pthread_testcancel();
 	return NULL;
-}
-
-static void *joins(void *thread)
-{
-	pthread_join(*(pthread_t *)thread, &join_result);
-	joined = 1;
-	return NULL;
-}
-
-/* cancels THREAD (after it has had time to block) and waits at most 5 s for its join */
-static int canceled_within_5s(pthread_t thread)
-{
-	pthread_t joiner;
-	joined = 0;
-	join_result = NULL;
-	usleep(200 * 1000);
-	if (pthread_cancel(thread) != 0 || pthread_create(&joiner, NULL, joins, &thread) != 0)
-		return 0;
-	for (int i = 0; i < 50 && !joined; i++)
-		usleep(100 * 1000);
-	if (!joined)
-		return 0;
-	pthread_join(joiner, NULL);
-	return join_result == PTHREAD_CANCELED;
 }
 
 int main(void)

@@ -104,6 +104,14 @@ class Layout:
         return self.root / "compat"
 
 
+    def step_log(self, name: str) -> Path:
+        """<cache>/deps-logs/NAME.log, emptied for a new run (its folder made)."""
+        self.deps_logs.mkdir(parents=True, exist_ok=True)
+        log = self.deps_logs / f"{name}.log"
+        log.write_bytes(b"")
+        return log
+
+
 def default_cache() -> Path:
     if os.geteuid() == 0:
         return Path("/var/cache/darling-nix")

@@ -103,10 +103,7 @@ def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Bu
     if missing:
         raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")
     tarball = sources.fetch(sources.source_of(name), cache)
-    logs = Layout(cache).deps_logs
-    logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{name}.log"
-    log.write_bytes(b"")
+    log = Layout(cache).step_log(name)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"{name}-", dir=_scratch(cache)) as scratch:
         say(f"{name}: building from {tarball.name} (log: {log})")

@@ -142,8 +142,8 @@ def build_key(entry: dict[str, object], source: dict[str, object]) -> str:
     meson = meson_build.meson_program()
     return content_key({
         "format": FORMAT, "recipe": entry, "source": source["sha256"],
-        "libgit2": _pinned_source("libgit2").sha256,
-        "boost": _pinned_source("boost1.83").sha256,
+        "libgit2": sources.source_of("libgit2").sha256,
+        "boost": sources.source_of("boost1.83").sha256,
         "compiler": _first_line(["c++", "--version"]),
         "meson": _first_line([meson, "--version"]),
         "packages": _installed_versions(_strings(entry, "debian_packages"))})
@@ -182,14 +182,10 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
     if missing:
         raise deps.DepInputError(f"host-nix: its build needs {' '.join(missing)}")
     version = str(source["version"])
-    tarball = sources.fetch(sources.Source(
-        str(entry["source"]), str(source["debian"]), str(source["file"]),
-        str(source["sha256"]), str(source.get("suite", sources.SUITE))), cache)
+    tarball = sources.fetch(sources.source_from(str(entry["source"]), source), cache)
     started = time.monotonic()
     tree = Layout(cache).host_nix_build / key
-    log = Layout(cache).deps_logs / f"host-nix-{version}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_bytes(b"")
+    log = Layout(cache).step_log(f"host-nix-{version}")
     say(f"host nix {version}: building {prefix} (log: {log})")
     top = _unpacked(tarball, tree / "src", tree, log)
     build_dir = tree / "build"
@@ -231,15 +227,6 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
     return result
 
 
-def _pinned_source(name: str) -> sources.Source:
-    """The source of the darwin dependency NAME (data/darwin-deps.json's deps)."""
-    pin = sources.pinned().get(name)
-    if not isinstance(pin, dict):
-        raise deps.DepInputError(f"data/darwin-deps.json: deps: {name}: missing")
-    return sources.Source(name, str(pin["debian"]), str(pin["file"]), str(pin["sha256"]),
-                          str(pin.get("suite", sources.SUITE)))
-
-
 def _boost(cache: Path, tree: Path, log: Path, env: dict[str, str]) -> Path:
     """boost 1.83's headers and _BOOST_STEPS' static libraries in TREE/boost (once per
     tree); its prefix."""
@@ -247,7 +234,7 @@ def _boost(cache: Path, tree: Path, log: Path, env: dict[str, str]) -> Path:
     done = tree / ".boost"
     if done.is_file():
         return prefix
-    top = _unpacked(sources.fetch(_pinned_source("boost1.83"), cache), tree / "boost-src",
+    top = _unpacked(sources.fetch(sources.source_of("boost1.83"), cache), tree / "boost-src",
                     tree, log)
     if prefix.exists():
         remove_tree(prefix)
@@ -279,7 +266,7 @@ def _libgit2(entry: dict[str, object], cache: Path, tree: Path, log: Path,
     done = tree / ".libgit2"
     if done.is_file():
         return prefix
-    top = _unpacked(sources.fetch(_pinned_source("libgit2"), cache), tree / "libgit2-src", tree,
+    top = _unpacked(sources.fetch(sources.source_of("libgit2"), cache), tree / "libgit2-src", tree,
                     log)
     build_dir = tree / "libgit2-build"
     if build_dir.exists():

@@ -140,13 +140,10 @@ def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str 
         raise deps.DepInputError(f"nix: its build needs {' '.join(missing)} on the build machine")
     version = str(nix["version"])
     store_path = store_path_for(key, version)
-    source = sources.Source("nix", str(nix["debian"]), str(nix["file"]), str(nix["sha256"]),
-                            str(nix.get("suite", sources.SUITE)))
+    source = sources.source_from("nix", nix)
     started = time.monotonic()
     tree = Layout(cache).nix_build / key
-    log = Layout(cache).deps_logs / f"nix-{version}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_bytes(b"")
+    log = Layout(cache).step_log(f"nix-{version}")
     say(f"nix {version}: building {store_path} for {SYSTEM} (log: {log})")
     top = _prepared_tree(sources.fetch(source, cache), tree, log, nix)
     stage = tree / "stage"

@@ -58,10 +58,16 @@ def pinned() -> dict[str, dict[str, object]]:
     return deps
 
 
-def source_of(name: str) -> Source:
-    entry = pinned()[name]
+def source_from(name: str, entry: dict[str, object]) -> Source:
+    """The source that ENTRY, a recipe of data/darwin-deps.json (a dependency's or a Nix's),
+    pins, called NAME."""
     return Source(name, str(entry["debian"]), str(entry["file"]), str(entry["sha256"]),
                   str(entry.get("suite", SUITE)))
+
+
+def source_of(name: str) -> Source:
+    """The source of the dependency NAME."""
+    return source_from(name, pinned()[name])
 
 
 def fetch(source: Source, cache: Path) -> Path:
