@@ -231,3 +231,18 @@ _BUILDERS = {"autotools": _autotools, "cmake": _cmake, "commands": _commands}
 def run(argv: list[str], log: Path, *, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> None:
     run_logged(argv, log, cwd=cwd, env=env, failure=DepBuildFailed)
+
+
+def drop_other_trees(tree: Path) -> None:
+    """TREE's siblings go: build trees of other keys, left by failed builds of older inputs."""
+    for stale in tree.parent.iterdir() if tree.parent.is_dir() else []:
+        if stale != tree:
+            remove_tree(stale)
+
+
+def unpack(tarball: Path, top: Path, log: Path) -> None:
+    """The content of TARBALL's one top directory into TOP, made anew."""
+    if top.exists():
+        remove_tree(top)
+    top.mkdir(parents=True)
+    run(["tar", "-xf", str(tarball), "-C", str(top), "--strip-components=1"], log)

@@ -289,15 +289,10 @@ def _libgit2(entry: dict[str, object], cache: Path, tree: Path, log: Path,
 
 def _unpacked(tarball: Path, top: Path, tree: Path, log: Path) -> Path:
     """TARBALL unpacked into TOP, a folder of TREE (once per tree; another key's tree goes)."""
-    for stale in tree.parent.iterdir() if tree.parent.is_dir() else []:
-        if stale != tree:
-            remove_tree(stale)
+    deps.drop_other_trees(tree)
     done = tree / f".unpacked-{top.name}"
     if done.is_file():
         return top
-    if top.exists():
-        remove_tree(top)
-    top.mkdir(parents=True)
-    deps.run(["tar", "-xf", str(tarball), "-C", str(top), "--strip-components=1"], log)
+    deps.unpack(tarball, top, log)
     done.write_text("")
     return top

@@ -219,17 +219,14 @@ def read_manifest(out: Path) -> NixTarball | None:
 def _prepared_tree(source: Path, tree: Path, log: Path, nix: dict[str, object]) -> Path:
     """The source unpacked, patched and bootstrapped (autoreconf, for an autotools build) in
     TREE, once per key; another key's tree (left by a failed build of older inputs) goes."""
-    for stale in tree.parent.iterdir() if tree.parent.is_dir() else []:
-        if stale != tree:
-            remove_tree(stale)
+    deps.drop_other_trees(tree)
     top = tree / "src"
     done = tree / ".prepared"
     if done.is_file():
         return top
     if tree.exists():
         remove_tree(tree)
-    top.mkdir(parents=True)
-    deps.run(["tar", "-xf", str(source), "-C", str(top), "--strip-components=1"], log)
+    deps.unpack(source, top, log)
     for name, body in patches(nix):
         with log.open("ab") as sink:
             sink.write(f"\n$ patch -p1 < {name}\n".encode())
