@@ -164,7 +164,7 @@ def _darwin_nix(which: str, cross_toolchain: toolchain.CrossToolchain,
 @pytest.fixture(scope="session")
 def darwin_nix(cross_toolchain: toolchain.CrossToolchain,
                darwin_cc: DarwinCompiler) -> nix_tarball.NixTarball:
-    """Nix 2.8 for x86_64-darwin (autotools, Darling's toolchain): the builder's default."""
+    """Nix 2.8 for x86_64-darwin (autotools, Darling's toolchain)."""
     return _darwin_nix("2.8", cross_toolchain, darwin_cc)
 
 
@@ -174,7 +174,7 @@ NIX_FIXTURES = {"2.8": "darwin_nix", "2.26": "darwin_nix_226"}
 
 @pytest.fixture(scope="module", params=sorted(NIX_FIXTURES))
 def builder_nix(request: pytest.FixtureRequest) -> nix_tarball.NixTarball:
-    """A test module's builder Nix, each in turn: 2.26 and 2.8."""
+    """A test module's builder Nix, each in turn: 2.26 (the default) and 2.8."""
     found: nix_tarball.NixTarball = request.getfixturevalue(NIX_FIXTURES[request.param])
     return found
 

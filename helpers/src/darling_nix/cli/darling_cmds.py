@@ -196,9 +196,9 @@ def nix_command(
     install: InstallOption = None,
     cache: CacheOption = None,
     which: Annotated[str, typer.Option(
-        "--nix", help="Which Nix: 2.8 (autotools, Darling's toolchain; the builder's default) "
-                      "or 2.26 (meson, the C++20 toolchain: zig's clang and libc++, fetched "
-                      "from PyPI).")] = nix_tarball.DEFAULT,
+        "--nix", help="Which Nix: 2.26 (meson, the C++20 toolchain: zig's clang and libc++, "
+                      "fetched from PyPI) or 2.8 (autotools, Darling's toolchain).")
+    ] = nix_tarball.DEFAULT,
     as_json: JsonOption = False,
 ) -> None:
     """Cross-build Nix (Debian's pinned source) for x86_64-darwin against the sysroot of

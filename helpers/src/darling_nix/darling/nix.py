@@ -43,7 +43,9 @@ PACK_TOOLS = ("nix-hash", "nix-store")
 NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
 # `darling nix --nix WHICH`: each a recipe of data/darwin-deps.json
 NIX_ENTRIES = {"2.8": "nix", "2.26": "nix-2.26"}
-DEFAULT = "2.8"
+# What a current client expects (a Lix host refuses a daemon older than Nix 2.15; 2.8 ignores
+# unsafeDiscardReferences); every builder test and the interop matrix pass on it.
+DEFAULT = "2.26"
 
 
 @dataclass(frozen=True)
