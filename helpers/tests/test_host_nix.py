@@ -84,6 +84,12 @@ def test_a_missing_debian_package_is_named(monkeypatch: pytest.MonkeyPatch,
         host_nix.build_key(*host_nix.recipe())
 
 
+def test_a_host_without_dpkg_is_told_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(deps.DepInputError, match="cannot ask dpkg-query"):
+        host_nix._installed_versions(["libc6"])
+
+
 @pytest.mark.parametrize("cache", ["/tmp/a b", "/tmp/x'y", "/tmp/$HOME", "/tmp/a\nb"])
 def test_a_cache_path_nix_cannot_carry_is_refused(monkeypatch: pytest.MonkeyPatch,
                                                   cache: str) -> None:

@@ -224,7 +224,7 @@ def host_nix_command(
 ) -> None:
     """Build Nix 2.26 for this Linux host, natively (meson, the host's g++, Debian 12's
     libraries), from the pinned source of the darwin 2.26: a current client for the interop
-    matrix. Made once per key (<cache>/host-nix/KEY; about 15 minutes cold on 2 cores);
+    matrix. Made once per key (<cache>/host-nix/KEY; about 9 minutes cold on 2 cores);
     prints its bin directory (or, with --json, the manifest). Debian's Nix stays the host's:
     this one reads its own nix.conf (store = daemon) and is meant to be run with --store."""
     try:

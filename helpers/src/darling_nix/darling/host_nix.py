@@ -115,9 +115,13 @@ def recipe() -> tuple[dict[str, object], dict[str, object]]:
 
 def _installed_versions(packages: list[str]) -> dict[str, str]:
     """Each Debian package's installed version; a missing one is named (exit 2)."""
-    result = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\t"
-                             "${Version}\n", *packages], capture_output=True, text=True,
-                            check=False)
+    try:
+        result = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\t"
+                                 "${Version}\n", *packages], capture_output=True, text=True,
+                                check=False)
+    except OSError as error:
+        raise deps.DepInputError(f"host-nix: cannot ask dpkg-query which Debian packages are "
+                                 f"installed (its build is for Debian hosts): {error}") from None
     versions = {}
     for line in result.stdout.splitlines():
         name, status, version = [*line.split("\t", 2), "", ""][:3]
@@ -205,7 +209,7 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
                   # Nix's meson takes sysconfdir as it is, not under the prefix
                   f"--prefix={prefix}", f"--sysconfdir={prefix}/etc", *boost_headers,
                   *_strings(entry, "meson")], log, env=env)
-    say(f"host nix {version}: compiling (about 15 minutes cold on 2 cores)")
+    say(f"host nix {version}: compiling (about 9 minutes cold on 2 cores)")
     deps.run(["ninja", "-C", str(build_dir), f"-j{os.cpu_count() or 1}"], log, env=env)
     stage = tree / "stage"
     if stage.exists():
