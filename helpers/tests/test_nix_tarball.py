@@ -125,9 +125,10 @@ def test_packing_is_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def with_nix_entry(**changes: object) -> dict[str, object]:
-    """data/darwin-deps.json with its `nix` entry changed (a value of None drops the key)."""
+    """data/darwin-deps.json with its `nix` entry (Nix 2.8's) changed (a value of None drops
+    the key)."""
     document = sources.darwin_deps()
-    entry = {**nix_tarball.recipe(), **changes}
+    entry = {**nix_tarball.recipe("2.8"), **changes}
     document["nix"] = {key: value for key, value in entry.items() if value is not None}
     return document
 
@@ -144,7 +145,7 @@ def with_nix_entry(**changes: object) -> dict[str, object]:
 def test_a_malformed_nix_recipe_is_one_line_before_anything_is_built(
         monkeypatch: pytest.MonkeyPatch, document: dict[str, object], expected: str) -> None:
     monkeypatch.setattr(sources, "darwin_deps", lambda: document)
-    result = CliRunner().invoke(app, ["darling", "nix", "--cache", "/nonexistent"])
+    result = CliRunner().invoke(app, ["darling", "nix", "--nix", "2.8", "--cache", "/nonexistent"])
     assert result.exit_code == 2, result.output
     assert result.output == f"darling-nix: data/darwin-deps.json: {expected}\n"
 
@@ -163,7 +164,7 @@ def test_a_build_machine_without_nix_is_told_before_the_build(
     monkeypatch.setattr(nix_tarball.shutil, "which",
                         lambda tool: None if tool == "nix-hash" else real_which(tool))
     with pytest.raises(deps.DepInputError, match=r"needs .*nix-hash on the build machine"):
-        nix_tarball.build_nix(fake_toolchain(tmp_path), tmp_path, lambda message: None)
+        nix_tarball.build_nix(fake_toolchain(tmp_path), tmp_path, lambda message: None, "2.8")
     assert not (tmp_path / "nix").exists()
 
 
