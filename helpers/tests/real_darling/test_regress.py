@@ -29,7 +29,7 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
           "cpu_number": 2, "objc_release": 4, "fork_threads": 2, "dserver_credentials": 1,
           "thread_altstack": 5, "fiodtype_quiet": 2, "timer_wakeup": 2,
-          "cancel_waits": 5}
+          "cancel_waits": 5, "dyld_optimized": 4}
 # programs whose check is their `darling shell` exit status, made on the host
 STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
@@ -100,6 +100,7 @@ CONTROL_FAILURES = {
     "fiodtype_quiet": "FAIL: 2000 FIODTYPE ioctls do not wait for darlingserver",
     "timer_wakeup": "FAIL: 8000 rounds of 4 concurrent timed waits of < 1 ms all end",
     "cancel_waits": "FAIL: a thread in sleep() is canceled",
+    "dyld_optimized": "FAIL: dyld is the optimised build",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)
     "sandbox_init": "FAIL: sandbox_init_with_parameters leaves *errorbuf NULL on success",
 }
