@@ -54,7 +54,10 @@ DARLING_FIX_FILES = {"0001-sandbox-errorbuf-null.patch": {"src/sandbox/sandbox.c
                          DUCT_TAPE + "src/thread.c",
                          DUCT_TAPE + "internal-include/darlingserver/duct-tape/thread.h"},
                      "0011-dserver-thread-abort-safely.patch": {DUCT_TAPE + "src/thread.c"},
-                     "0012-dyld-optimize.patch": {"src/external/dyld/CMakeLists.txt"}}
+                     "0012-dyld-optimize.patch": {"src/external/dyld/CMakeLists.txt"},
+                     "0013-dserver-inline-calls.patch": {
+                         "src/external/darlingserver/src/server.cpp",
+                         "src/external/darlingserver/internal-include/darlingserver/workers.hpp"}}
 REGRESS = sorted((PKG / "regress").glob("*.c"))
 
 XNU_REV = "814a90cae0b725c65b89dcba2b680d36aceeeec4"
@@ -84,17 +87,18 @@ def git_apply(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_patch_set_is_complete():
     names = [p.name for p in ALL_PATCHES]
     assert len(XNU_PATCHES) == 14, names
-    assert len(DARLING_PATCHES) == 12, names
+    assert len(DARLING_PATCHES) == 13, names
     for word in ("mldr-commpage-taken", "objc4-release", "mldr-fork", "shellspawn-signal-status",
                  "dserver-message-credentials", "dserver-wait-wakeup",
-                 "dserver-thread-abort-safely", "dyld-optimize"):
+                 "dserver-thread-abort-safely", "dyld-optimize",
+                 "dserver-inline-calls"):
         assert any(word in p.name for p in DARLING_PATCHES), (word, names)
     for word in ("renameatx", "attrlist", "clonefile", "ulock_wait2", "signal-self",
                  "rlimit-nofile", "boottime-stable", "pselect-sigmask", "unfair-lock-shadow",
                  "pthread-cancel", "cpu-number-lsl", "fork-through-mldr",
                  "sigaltstack-thread-exit", "quiet-kprintf"):
         assert any(word in p.name for p in XNU_PATCHES), (word, names)
-    assert len(SYSCALL_PATCHES) == 24 and [p.name for p in BUILD_PATCHES] == [
+    assert len(SYSCALL_PATCHES) == 25 and [p.name for p in BUILD_PATCHES] == [
         "0002-core-shell-option.patch", "0003-core-tools-option.patch"
     ]
     assert set(XNU_PATCHES) <= set(SYSCALL_PATCHES)

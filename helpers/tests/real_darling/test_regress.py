@@ -29,7 +29,7 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
           "cpu_number": 2, "objc_release": 4, "fork_threads": 2, "dserver_credentials": 1,
           "thread_altstack": 5, "fiodtype_quiet": 2, "timer_wakeup": 2,
-          "cancel_waits": 5, "dyld_optimized": 4}
+          "cancel_waits": 5, "dyld_optimized": 4, "dserver_inline_calls": 1}
 # programs whose check is their `darling shell` exit status, made on the host
 STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
 # mldr's bug needs a non-PIE program whose __DATA ends part-way into pages (zig's layout)
@@ -188,6 +188,48 @@ def test_darlingserver_asks_for_its_credentials_per_message_without_the_fix(
         control_runner, regress_programs["dserver_credentials"], tmp_path)
     assert "PASS: " in output, output
     assert calls > 3 * 2 * 1000, (calls, output)  # three calls a message, at least 2000 messages
+
+
+INLINE_CALLS = 20000  # dserver_inline_calls.c's CALLS
+
+
+def voluntary_switches(pid: int) -> int:
+    """The voluntary context switches of PID's threads so far."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        found = re.search(r"^voluntary_ctxt_switches:\s+(\d+)$", status.read_text(), re.M)
+        assert found, status
+        total += int(found.group(1))
+    return total
+
+
+def darlingserver_switches(runner: DarlingRunner, program: Path) -> tuple[int, str]:
+    """How many voluntary context switches the prefix's darlingserver makes while PROGRAM
+    runs (its session included), and PROGRAM's output."""
+    runner.start()
+    server = runner.server_pid()
+    assert server is not None, "no darlingserver for the prefix"
+    before = voluntary_switches(server)
+    _, output = run(runner, program)
+    return voluntary_switches(server) - before, output
+
+
+def test_darlingserver_runs_calls_on_its_loop(regress_programs: dict[str, Path],
+                                              darling_runner: DarlingRunner) -> None:
+    """20 000 darlingserver calls: about one context switch of darlingserver's each (its loop
+    waits for the next); 2.5 when each went through its worker and back (darling/0013)."""
+    switches, output = darlingserver_switches(
+        darling_runner, regress_programs["dserver_inline_calls"])
+    assert "PASS: " in output and "FAIL" not in output, output
+    assert switches < 1.5 * INLINE_CALLS, (switches, output)
+
+
+def test_darlingserver_wakes_its_worker_for_each_call_without_the_fix(
+        regress_programs: dict[str, Path], control_runner: DarlingRunner) -> None:
+    switches, output = darlingserver_switches(
+        control_runner, regress_programs["dserver_inline_calls"])
+    assert "PASS: " in output, output
+    assert switches > 2 * INLINE_CALLS, (switches, output)
 
 
 def test_signal_self_dies_with_its_child_without_the_fix(regress_programs: dict[str, Path],
