@@ -244,7 +244,7 @@ def test_series_variants(tmp_path: Path) -> None:
         "signal-self", "rlimit-nofile", "boottime-stable", "pselect-sigmask",
         "unfair-lock-shadow", "pthread-cancel", "cpu-number-lsl", "mldr-fork",
         "shellspawn-signal-status", "dserver-message-credentials", "dserver-wait-wakeup",
-        "dserver-thread-abort-safely", "fork-through-mldr",
+        "dserver-thread-abort-safely", "dyld-optimize", "dserver-inline-calls", "fork-through-mldr",
         "sigaltstack-thread-exit", "quiet-kprintf"}
 
 
