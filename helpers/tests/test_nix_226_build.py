@@ -117,6 +117,34 @@ def tree_of(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*"))}
 
 
+def test_meson_setup_runs_in_the_build_tree(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """zig's `c++ -x c++ -E -dM -`, which meson's compiler detection runs, writes an empty
+    '-.o' into its working directory: that of whoever ran `darling nix`, until setup ran in
+    the build's own tree."""
+    seen: list[tuple[list[str], Path | None]] = []
+
+    class Stop(Exception):
+        pass
+
+    def record(argv: list[str], log: Path, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> None:
+        seen.append((argv, cwd))
+        raise Stop
+
+    monkeypatch.setattr(deps, "run", record)
+    monkeypatch.setattr(meson_build, "meson_program", lambda: "meson")
+    fake_sysroot(tmp_path / "sysroot")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with pytest.raises(Stop):
+        meson_build.build({"version": "2.26.3", "meson": []}, tmp_path / "src", tree,
+                          tmp_path / "stage", "/nix/store/x-nix-2.26.3", tmp_path / "sysroot",
+                          toolchain(tmp_path, "cxx20"), tmp_path / "cxx-sysroot",
+                          tmp_path / "log", print)
+    assert [(argv[1], cwd) for argv, cwd in seen] == [("setup", tree)]
+
+
 def test_the_view_hides_boost_174_and_dylibs_and_leaves_the_sysroot_as_it_was(tmp_path: Path) -> None:
     darling, view = tmp_path / "sysroot", tmp_path / "tree" / "sysroot"
     fake_sysroot(darling)

@@ -54,9 +54,11 @@ def build(nix: dict[str, object], top: Path, tree: Path, stage: Path, store_path
         make_view(darling_sysroot, view)
         cross.write_text(wanted)
         (tree / "find-root.cmake").write_text(_find_root(view))
+        # in the tree: zig's `c++ -x c++ -E -dM -` (meson's compiler detection) leaves an
+        # empty '-.o' in its working directory, which was the caller's
         deps.run([meson, "setup", str(build_dir), str(top), "--cross-file", cxx.meson_cross,
                   "--cross-file", str(cross), f"--prefix={store_path}",
-                  *deps.strings(nix, "meson")], log, env=env)
+                  *deps.strings(nix, "meson")], log, cwd=tree, env=env)
     say(f"nix {nix['version']}: compiling with zig's clang (about 25 minutes cold on 2 cores)")
     deps.run(["ninja", "-C", str(build_dir), f"-j{os.cpu_count() or 1}"], log, env=env)
     if stage.exists():
