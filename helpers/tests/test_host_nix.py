@@ -99,6 +99,19 @@ def test_a_cache_path_nix_cannot_carry_is_refused(monkeypatch: pytest.MonkeyPatc
     assert not Path(cache).exists()
 
 
+@pytest.mark.parametrize("root", ["/tmp/a?b", "/tmp/a&trusted=1", "/tmp/a#b", "/tmp/a%2Fb",
+                                  "/tmp/a b", "/tmp/a;b", "/tmp/a\nb", "relative/store"])
+def test_a_store_root_a_store_url_would_misread_is_refused(root: str) -> None:
+    """`local?root=/tmp/a&trusted=1` would be a second setting, not a directory."""
+    with pytest.raises(ValueError, match="not an absolute path a store URL can carry"):
+        HostClient(Path("/usr/bin"), Path(root))
+
+
+def test_a_plain_store_root_goes_into_the_url_as_it_is(tmp_path: Path) -> None:
+    assert HostClient(Path("/usr/bin"), tmp_path / "store").store_args() == (
+        "--store", f"local?root={tmp_path / 'store'}")
+
+
 def test_a_failed_build_leaves_nothing_that_looks_built(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
     """The compile fails: no manifest, no prefix; the build tree stays for a rerun."""

@@ -27,6 +27,9 @@ def host_nix_version() -> str:
     return match.group(1)
 
 
+_URL_SPECIAL = re.compile(r"[?&#%;\s\x00-\x1f\x7f]")
+
+
 @dataclass(frozen=True)
 class HostClient:
     """The Nix on the host that sends a build: Debian's, on PATH, into the host's store (the
@@ -35,6 +38,13 @@ class HostClient:
 
     bin: Path | None = None
     store_root: Path | None = None
+
+    def __post_init__(self) -> None:
+        # it goes into a store URL's query unescaped: these would end or change the value
+        root = self.store_root
+        if root is not None and (not root.is_absolute() or _URL_SPECIAL.search(str(root))):
+            raise ValueError(f"store root {str(root)!r}: not an absolute path a store URL can "
+                             "carry (no ?, &, #, %, ;, spaces or control characters)")
 
     def program(self, name: str) -> str:
         return name if self.bin is None else str(self.bin / name)
