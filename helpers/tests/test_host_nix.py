@@ -64,6 +64,13 @@ def test_ci_builds_it_before_the_tests() -> None:
     ({"source": "nix"}, r"source: 'nix' is not a meson-built Nix entry"),
     ({"source": "../etc"}, r"source: '\.\./etc' is not a meson-built Nix entry"),
     ({"configure": ["--x"]}, r"configure: not a key of the host-nix recipe"),
+    # what the build sets itself: a later option would win
+    ({"meson": ["--sysconfdir=/etc"]}, r"meson: '--sysconfdir=/etc' sets what the build sets"),
+    ({"meson": ["--native-file=/tmp/x"]}, r"meson: '--native-file=/tmp/x' sets what the build"),
+    ({"meson": ["-Dcpp_args=-O0"]}, r"meson: '-Dcpp_args=-O0' sets what the build sets"),
+    ({"meson": ["-Dlocalstatedir=var"]}, r"meson: '-Dlocalstatedir=var' sets what the build"),
+    ({"libgit2_cmake": ["-DCMAKE_INSTALL_LIBDIR=lib64"]},
+     r"libgit2_cmake: '-DCMAKE_INSTALL_LIBDIR=lib64' sets what the build sets"),
 ])
 def test_a_malformed_recipe_is_named_before_anything_is_built(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, changes: dict[str, object],
@@ -84,13 +91,28 @@ def test_a_missing_debian_package_is_named(monkeypatch: pytest.MonkeyPatch,
         host_nix.build_key(*host_nix.recipe())
 
 
+def test_a_held_package_counts_as_installed(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    """dpkg-query's status: the first letter is what is wanted (h: held), the second what is
+    there (i: installed)."""
+    fake = tmp_path / "dpkg-query"
+    fake.write_text("#!/bin/sh\nprintf 'zlib1g-dev:amd64\\thi \\t1:1.2.13\\n"
+                    "libfoo-dev\\tun \\t\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    assert host_nix._installed_versions(["zlib1g-dev"]) == {"zlib1g-dev": "1:1.2.13"}
+    with pytest.raises(deps.DepInputError, match="needs the Debian packages libfoo-dev"):
+        host_nix._installed_versions(["zlib1g-dev", "libfoo-dev"])
+
+
 def test_a_host_without_dpkg_is_told_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(deps.DepInputError, match="cannot ask dpkg-query"):
         host_nix._installed_versions(["libc6"])
 
 
-@pytest.mark.parametrize("cache", ["/tmp/a b", "/tmp/x'y", "/tmp/$HOME", "/tmp/a\nb"])
+@pytest.mark.parametrize("cache", ["/tmp/a b", "/tmp/x'y", "/tmp/$HOME", "/tmp/a\nb",
+                                   "relative-cache"])
 def test_a_cache_path_nix_cannot_carry_is_refused(monkeypatch: pytest.MonkeyPatch,
                                                   cache: str) -> None:
     monkeypatch.setattr(host_nix, "build_key", lambda entry, source: "k" * 20)
@@ -105,6 +127,34 @@ def test_a_store_root_a_store_url_would_misread_is_refused(root: str) -> None:
     """`local?root=/tmp/a&trusted=1` would be a second setting, not a directory."""
     with pytest.raises(ValueError, match="not an absolute path a store URL can carry"):
         HostClient(Path("/usr/bin"), Path(root))
+
+
+def test_build_trees_are_dropped_only_in_a_directory_of_the_caches_own(tmp_path: Path) -> None:
+    """A build's tree's siblings named like a key go; anything else stays, and a link in the
+    tree's place leads to somebody's files, so it is refused before anything goes."""
+    builds = tmp_path / "cache" / "host-nix-build"
+    for name in ("a" * 20, "b" * 20, "notes.txt", ".lock"):
+        (builds / name).mkdir(parents=True)
+    deps.drop_other_trees(builds / ("a" * 20))
+    assert sorted(p.name for p in builds.iterdir()) == [".lock", "a" * 20, "notes.txt"]
+    shared = tmp_path / "shared"
+    (shared / ("c" * 20)).mkdir(parents=True)
+    (shared / "thesis.tex").write_text("mine")
+    linked = tmp_path / "cache2" / "host-nix-build"
+    linked.parent.mkdir()
+    linked.symlink_to(shared)
+    with pytest.raises(deps.DepInputError, match="a symbolic link"):
+        deps.drop_other_trees(linked / ("a" * 20))
+    assert sorted(p.name for p in shared.iterdir()) == ["c" * 20, "thesis.tex"]
+
+
+def test_a_store_root_that_is_not_a_directory_of_its_own_is_refused(tmp_path: Path) -> None:
+    """`local?root=/` would open the host's own store, without its daemon."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for root in (Path("/"), Path("/nix/.."), tmp_path / "link", tmp_path / "nowhere" / ".." / "x"):
+        with pytest.raises(ValueError, match="not a directory of its own"):
+            HostClient(Path("/usr/bin"), root)
 
 
 def test_a_plain_store_root_goes_into_the_url_as_it_is(tmp_path: Path) -> None:
@@ -143,7 +193,9 @@ def test_a_manifest_not_its_own_is_not_believed(tmp_path: Path) -> None:
     (out / "nix" / "bin" / "nix").write_text("")
     record = {"version": "2.26.3", "prefix": str(out / "nix"), "key": "a" * 20, "seconds": 1.0}
     for changed, believed in [({}, True), ({"key": "b" * 20}, False),
-                              ({"prefix": "/usr"}, False), ({"version": 3}, True)]:
+                              ({"prefix": "/usr"}, False), ({"version": 3}, True),
+                              ({"prefix": None}, False), ({"prefix": 5}, False),
+                              ({"prefix": ["/x"]}, False)]:
         (out / "manifest.json").write_text(json.dumps({**record, **changed}))
         assert (host_nix.read_manifest(out) is not None) == believed, changed
     (out / "manifest.json").write_text("{not json")

@@ -45,6 +45,10 @@ class HostClient:
         if root is not None and (not root.is_absolute() or _URL_SPECIAL.search(str(root))):
             raise ValueError(f"store root {str(root)!r}: not an absolute path a store URL can "
                              "carry (no ?, &, #, %, ;, spaces or control characters)")
+        # Nix takes the root as it resolves (and refuses links): / would be the host's store
+        if root is not None and (root.resolve() != root or root == Path("/")):
+            raise ValueError(f"store root {str(root)!r}: not a directory of its own (the "
+                             "filesystem's root, a link, or a path with .. in it)")
 
     def program(self, name: str) -> str:
         return name if self.bin is None else str(self.bin / name)

@@ -11,6 +11,7 @@ when it succeeded, so a failed build leaves the sysroot as it was.
 from __future__ import annotations
 
 import os
+import re
 import string
 import tempfile
 import time
@@ -27,6 +28,7 @@ from .cache import run as run_logged
 from .toolchain import CrossToolchain
 
 BUILD_MACHINE = "x86_64-pc-linux-gnu"
+_KEY_NAME = re.compile(r"[0-9a-f]{20}")  # cache.content_key's
 # What would show a build the build machine's own headers, libraries or pkg-config files
 # (clang honours CPATH and friends even under -nostdinc), or change it unseen by its stamp.
 HOST_VARIABLES = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
@@ -234,9 +236,15 @@ def run(argv: list[str], log: Path, *, cwd: Path | None = None,
 
 
 def drop_other_trees(tree: Path) -> None:
-    """TREE's siblings go: build trees of other keys, left by failed builds of older inputs."""
-    for stale in tree.parent.iterdir() if tree.parent.is_dir() else []:
-        if stale != tree:
+    """TREE's siblings named like a key go: build trees of other keys, left by failed builds
+    of older inputs. Only in a directory of the cache's own: a link there could lead to
+    anybody's files."""
+    parent = tree.parent
+    if parent.is_symlink():
+        raise DepInputError(f"{parent}: a symbolic link; build trees of other keys are removed "
+                            "there, so it must be a directory of its own")
+    for stale in parent.iterdir() if parent.is_dir() else []:
+        if stale != tree and _KEY_NAME.fullmatch(stale.name):
             remove_tree(stale)
 
 

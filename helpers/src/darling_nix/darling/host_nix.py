@@ -63,6 +63,12 @@ _BOOST_STEPS = (
 )
 _KEYS = ("comment", "source", "meson", "libgit2_cmake", "debian_packages", "host_tools")
 _CMAKE_OPTION = re.compile(r"-D[A-Z0-9_]+=[A-Za-z0-9_.-]+")
+# What build_host_nix sets itself: a recipe option would come after it and win (the Nix
+# would read /etc/nix/nix.conf with --sysconfdir=/etc; libgit2 would install elsewhere).
+_OWN_MESON = re.compile(r"(--|-D)(prefix|sysconfdir|localstatedir|bindir|libdir|cpp_args"
+                        r"|native-file|cross-file)=.*")
+_OWN_CMAKE = re.compile(r"-DCMAKE_(INSTALL_|PREFIX_PATH|TOOLCHAIN_FILE|C_COMPILER"
+                        r"|CXX_COMPILER).*")
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,15 @@ def recipe() -> tuple[dict[str, object], dict[str, object]]:
         if not _OPTION.fullmatch(option):
             raise deps.DepInputError(f"{where}: meson: {option!r} is not -Dname=value or "
                                      "--name=value")
+        if _OWN_MESON.fullmatch(option):
+            raise deps.DepInputError(f"{where}: meson: {option!r} sets what the build sets "
+                                     "itself")
     for option in _strings(entry, "libgit2_cmake"):
         if not _CMAKE_OPTION.fullmatch(option):
             raise deps.DepInputError(f"{where}: libgit2_cmake: {option!r} is not -DNAME=value")
+        if _OWN_CMAKE.fullmatch(option):
+            raise deps.DepInputError(f"{where}: libgit2_cmake: {option!r} sets what the build "
+                                     "sets itself")
     for name in _strings(entry, "debian_packages"):
         if not _PACKAGE.fullmatch(name):
             raise deps.DepInputError(f"{where}: debian_packages: {name!r} is not a package name")
@@ -125,7 +137,7 @@ def _installed_versions(packages: list[str]) -> dict[str, str]:
     versions = {}
     for line in result.stdout.splitlines():
         name, status, version = [*line.split("\t", 2), "", ""][:3]
-        if status.startswith("ii"):  # installed, not only known
+        if status[1:2] == "i":  # installed (wanted, held or not), not only known
             versions[name.split(":")[0]] = version
     missing = [name for name in packages if name not in versions]
     if missing:
@@ -160,7 +172,8 @@ def _out(cache: Path, key: str) -> Path:
 def read_manifest(out: Path) -> HostNix | None:
     """OUT's record if it is OUT's own and its nix is there; else None (then it is built)."""
     found = read_record(HostNix, out / "manifest.json")
-    if found is None or found.key != out.name or Path(found.prefix) != out / "nix":
+    if found is None or found.key != out.name or not isinstance(found.prefix, str) \
+            or Path(found.prefix) != out / "nix":
         return None
     return found if (found.bin / "nix").is_file() else None
 
@@ -181,7 +194,8 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
     prefix = out / "nix"
     if not _PLAIN_PATH.fullmatch(str(prefix)):
         raise deps.DepInputError(f"host-nix: the cache path {str(cache)!r} would be compiled "
-                                 "into Nix: only letters, digits and _ . / + - may be in it")
+                                 "into Nix: it must be absolute, and only letters, digits and "
+                                 "_ . / + - may be in it")
     missing = deps.missing_tools(entry, ["ninja", "c++", "cmake"])
     if missing:
         raise deps.DepInputError(f"host-nix: its build needs {' '.join(missing)}")
