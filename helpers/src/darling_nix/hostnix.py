@@ -42,11 +42,13 @@ class HostClient:
     def __post_init__(self) -> None:
         # it goes into a store URL's query unescaped: these would end or change the value
         root = self.store_root
-        if root is not None and (not root.is_absolute() or _URL_SPECIAL.search(str(root))):
+        if root is None:
+            return
+        if not root.is_absolute() or _URL_SPECIAL.search(str(root)):
             raise ValueError(f"store root {str(root)!r}: not an absolute path a store URL can "
                              "carry (no ?, &, #, %, ;, spaces or control characters)")
         # Nix takes the root as it resolves (and refuses links): / would be the host's store
-        if root is not None and (root.resolve() != root or root == Path("/")):
+        if root.resolve() != root or root == Path("/"):
             raise ValueError(f"store root {str(root)!r}: not a directory of its own (the "
                              "filesystem's root, a link, or a path with .. in it)")
 

@@ -145,15 +145,21 @@ def test_darling_shell_loses_a_death_by_signal_without_the_fix(
 CREDENTIAL_CALLS = ("getpid", "getuid", "getgid")
 
 
+def started_server(runner: DarlingRunner) -> int:
+    """The pid of the darlingserver of RUNNER's prefix, started if it was not."""
+    runner.start()
+    server = runner.server_pid()
+    assert server is not None, "no darlingserver for the prefix"
+    return server
+
+
 def darlingserver_credential_calls(runner: DarlingRunner, program: Path,
                                    tmp_path: Path) -> tuple[int, str]:
     """How many getpid, getuid and getgid calls the prefix's darlingserver makes while
     PROGRAM runs (strace -c, attached to it and its threads), and PROGRAM's output."""
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed (scripts/setup installs it)")
-    runner.start()
-    server = runner.server_pid()
-    assert server is not None, "no darlingserver for the prefix"
+    server = started_server(runner)
     summary = tmp_path / "strace-summary"
     with subprocess.Popen(["strace", "-f", "-c", "-e", f"trace={','.join(CREDENTIAL_CALLS)}",
                            "-o", str(summary), "-p", str(server)],
@@ -206,9 +212,7 @@ def voluntary_switches(pid: int) -> int:
 def darlingserver_switches(runner: DarlingRunner, program: Path) -> tuple[int, str]:
     """How many voluntary context switches the prefix's darlingserver makes while PROGRAM
     runs (its session included), and PROGRAM's output."""
-    runner.start()
-    server = runner.server_pid()
-    assert server is not None, "no darlingserver for the prefix"
+    server = started_server(runner)
     before = voluntary_switches(server)
     _, output = run(runner, program)
     return voluntary_switches(server) - before, output

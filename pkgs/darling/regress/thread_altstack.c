@@ -52,8 +52,8 @@ static int threads(void)
 
 /* pthread_join returns before the joined thread has ended (libpthread wakes the joiner
  * first): wait, 5 s at most, until the process is down to COUNT threads again. At most
- * COUNT: a thread joined before COUNT was taken may still have been there then (a CI run
- * of 2026-12-05 failed so, the count never back to COUNT). */
+ * COUNT: a thread joined before COUNT was taken may still have been there then (the likely
+ * cause of a CI run of 2026-12-05 that failed this wait; it printed no counts). */
 static int back_to(int count)
 {
 	for (int i = 0; i < 500 && threads() > count; i++)
