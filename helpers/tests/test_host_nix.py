@@ -193,7 +193,7 @@ def test_a_manifest_not_its_own_is_not_believed(tmp_path: Path) -> None:
     (out / "nix" / "bin" / "nix").write_text("")
     record = {"version": "2.26.3", "prefix": str(out / "nix"), "key": "a" * 20, "seconds": 1.0}
     for changed, believed in [({}, True), ({"key": "b" * 20}, False),
-                              ({"prefix": "/usr"}, False), ({"version": 3}, True),
+                              ({"prefix": "/usr"}, False), ({"version": 3}, False),
                               ({"prefix": None}, False), ({"prefix": 5}, False),
                               ({"prefix": ["/x"]}, False)]:
         (out / "manifest.json").write_text(json.dumps({**record, **changed}))

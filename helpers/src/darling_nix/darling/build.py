@@ -19,7 +19,6 @@ the compiler, so an unchanged build is found and skipped, and any change builds 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -28,13 +27,13 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..fsutil import atomic_write
 from ..removal import remove_tree
-from .cache import Layout, StepFailed, content_key, missing_tools, run, sha256_file
+from .cache import Layout, StepFailed, content_key, locked, missing_tools, run, sha256_file
 
 # 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after.
 # 3: sdk/libcxx: the libc++ sources Darling builds (headers for C++17, src/filesystem).
@@ -277,14 +276,6 @@ def plan(source: Path, *, cache: Path, variant: str, upstream_dir: Path | None,
                      flags=CMAKE_FLAGS, compiler=_compiler(), cache=cache)
 
 
-@contextlib.contextmanager
-def _locked(cache: Path) -> Iterator[None]:
-    """One build at a time per cache: a second caller waits, then finds the first's result."""
-    with Layout(cache).build_lock.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _run(argv: list[str], log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None,
          progress: Progress | None = None) -> None:
     """Run ARGV with its output appended to LOG; ninja's [N/M] lines feed PROGRESS."""
@@ -362,7 +353,7 @@ def build_darling(plan: BuildPlan, *, say: Say, progress: Progress | None = None
     """Build and install PLAN unless its install exists; (what is installed, built now?)."""
     if (plan.install / "manifest.json").is_file():  # no lock: another key may be building
         return _current(plan, Installed.read(plan.install)), False
-    with _locked(plan.cache):
+    with locked(plan.layout.build_lock):  # a second caller waits, then finds the first's result
         if (plan.install / "manifest.json").is_file():
             return _current(plan, Installed.read(plan.install)), False
         started = time.monotonic()

@@ -6,6 +6,7 @@ step's command into its log.
       ccache/               the compiler cache of every build
       source-hashes.json    a source tarball's sha256, by its path, size and mtime
       .build.lock           one Darling build at a time
+      .steps.lock           one of the other steps at a time (locked)
       trees/KEY/, KEY.log   Darling's source tree while it builds (build.py), and its log
       installs/KEY/         a Darling install; installs/VARIANT -> the KEY last built
       toolchains/KEY/       a cross toolchain (toolchain.py)
@@ -19,12 +20,15 @@ step's command into its log.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -34,7 +38,7 @@ from ..fsutil import atomic_write
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-Record = TypeVar("Record")
+Record = TypeVar("Record", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class Layout:
     @property
     def build_lock(self) -> Path:
         return self.root / ".build.lock"
+
+    @property
+    def steps_lock(self) -> Path:
+        return self.root / ".steps.lock"
 
     @property
     def trees(self) -> Path:
@@ -138,13 +146,52 @@ def write_record(path: Path, record: DataclassInstance) -> None:
     atomic_write(path, json.dumps(fields, indent=2).encode() + b"\n")
 
 
+# a record's field types, as write_record writes them to JSON
+_JSON_TYPES: dict[str, Callable[[object], bool]] = {
+    "str": lambda value: isinstance(value, str),
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "list[str]": lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+}
+
+
 def read_record(kind: type[Record], path: Path) -> Record | None:
-    """PATH's record as KIND (not built now); None when there is none or it is not one (then
-    what it records is built again)."""
+    """PATH's record as KIND (not built now); None when there is none or it is not one: not
+    JSON, other fields, or a field of another type (then what it records is built again)."""
     try:
-        return kind(**{**json.loads(path.read_text()), "built_now": False})
-    except (OSError, ValueError, TypeError):
+        fields = json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
+    declared = {f.name: str(f.type) for f in dataclasses.fields(kind) if f.name != "built_now"}
+    if not isinstance(fields, dict) or fields.keys() != declared.keys() \
+            or not all(_JSON_TYPES[declared[name]](value) for name, value in fields.items()):
+        return None
+    return kind(**{**fields, "built_now": False})
+
+
+_held: dict[Path, int] = {}  # the locks this process holds, and how deep
+
+
+@contextlib.contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """LOCK (a file) held while the block runs: a second process waits, then finds what the
+    first made. A step may call another that takes the same lock (a Nix build, its
+    dependencies): within one process it is taken once."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    key = lock.parent.resolve() / lock.name  # one lock however its path is spelled
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
 
 
 def missing_tools(names: Iterable[str]) -> list[str]:

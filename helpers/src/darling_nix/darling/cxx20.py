@@ -35,7 +35,7 @@ from pathlib import Path
 from .. import compat
 from ..removal import remove_tree
 from . import sources
-from .cache import Layout, content_key
+from .cache import Layout, content_key, locked
 from .compiler import MACOS_MIN, TARGET, DarwinCompiler
 from .toolchain import CrossToolchain, ToolchainError, cmake_file, meson_file
 
@@ -90,6 +90,13 @@ def zig_program() -> compat.Program:
 def in_cache(cache: Path, base: CrossToolchain, compilers: DarwinCompiler,
              download: compat.Download = compat.registry_download) -> CrossToolchain:
     """The C++20 toolchain beside BASE (Darling's), made (and zig fetched) if missing."""
+    with locked(Layout(cache).steps_lock):  # two makers would replace each other's
+        return _in_cache(cache, base, compilers, download)
+
+
+def _in_cache(cache: Path, base: CrossToolchain, compilers: DarwinCompiler,
+              download: compat.Download) -> CrossToolchain:
+    """in_cache's work, with the steps lock held."""
     program = zig_program()
     key = content_key({"format": FORMAT, "base": base.key, "zig": program.sha256})
     root = Layout(cache).toolchains / f"cxx20-{key}"

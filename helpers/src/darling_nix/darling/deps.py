@@ -22,7 +22,7 @@ from pathlib import Path
 from ..removal import remove_tree
 from . import recipes, sources
 from .build import SDK
-from .cache import Layout, StepFailed, content_key, read_record, write_record
+from .cache import Layout, StepFailed, content_key, locked, read_record, write_record
 from .cache import missing_tools as missing_programs
 from .cache import run as run_logged
 from .toolchain import CrossToolchain
@@ -91,7 +91,14 @@ def built_by(kind: str) -> list[str]:
 
 def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
-    recipe = checked([name], toolchain.kind)[name]
+    recipe = checked([name], toolchain.kind)[name]  # a bad recipe is named before the lock
+    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
+        return _build_dep(name, recipe, toolchain, cache, say)
+
+
+def _build_dep(name: str, recipe: dict[str, object], toolchain: CrossToolchain, cache: Path,
+               say: Say) -> Built:
+    """build_dep's work, with the steps lock held."""
     # what it links against is built first, and a rebuilt one means this is rebuilt too
     before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..removal import remove_tree
 from . import deps, meson_build, sources
-from .cache import Layout, content_key, read_record, write_record
+from .cache import Layout, content_key, locked, read_record, write_record
 
 FORMAT = 2  # bump when what build_host_nix does beyond its recipe changes
 ENTRY = "host-nix"
@@ -199,6 +199,15 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
     missing = deps.missing_tools(entry, ["ninja", "c++", "cmake"])
     if missing:
         raise deps.DepInputError(f"host-nix: its build needs {' '.join(missing)}")
+    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
+        return read_manifest(out) or _build(entry, source, key, cache, say)
+
+
+def _build(entry: dict[str, object], source: dict[str, object], key: str, cache: Path,
+           say: deps.Say) -> HostNix:
+    """The build of KEY into <cache>/host-nix/KEY, with the steps lock held."""
+    out = _out(cache, key)
+    prefix = out / "nix"
     version = str(source["version"])
     tarball = sources.fetch(sources.source_from(str(entry["source"]), source), cache)
     started = time.monotonic()

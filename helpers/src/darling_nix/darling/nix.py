@@ -31,7 +31,7 @@ from pathlib import Path
 from .. import compat
 from ..removal import remove_tree
 from . import cxx20, deps, meson_build, recipes, sources
-from .cache import Layout, content_key, read_record, sha256_file, write_record
+from .cache import Layout, content_key, locked, read_record, sha256_file, write_record
 from .compiler import DarwinCompiler
 from .toolchain import CrossToolchain
 
@@ -130,6 +130,13 @@ def build_inputs(nix: dict[str, object], toolchain: CrossToolchain, cache: Path,
 def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str = DEFAULT,
               compilers: DarwinCompiler | None = None) -> NixTarball:
     """The darwin Nix tarball of WHICH's recipe, built unless <cache>/nix/KEY has it already."""
+    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
+        return _build_nix(toolchain, cache, say, which, compilers)
+
+
+def _build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str,
+               compilers: DarwinCompiler | None) -> NixTarball:
+    """build_nix's work, with the steps lock held."""
     nix = recipe(which)
     built, cxx = build_inputs(nix, toolchain, cache, say, compilers)
     key = build_key(nix, toolchain, built, cxx.key if cxx else None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .cache import Layout, sha256_file
+from .cache import Layout, locked, sha256_file
 
 # The pins are bookworm's versions unless a recipe names another suite (its "suite": a
 # package whose bookworm tarball the archive no longer serves); the mirror is the host's.
@@ -75,6 +75,14 @@ def fetch(source: Source, cache: Path) -> Path:
     kept = Layout(cache).sources / source.file
     if kept.is_file() and sha256_file(kept) == source.sha256:
         return kept
+    with locked(Layout(cache).steps_lock):  # apt's lists are the cache's, one writer at a time
+        if kept.is_file() and sha256_file(kept) == source.sha256:
+            return kept
+        return _fetch(source, cache, kept)
+
+
+def _fetch(source: Source, cache: Path, kept: Path) -> Path:
+    """SOURCE fetched into KEPT, with the steps lock held."""
     apt = _apt_config(Layout(cache).sources / "apt")
     wanted = f"{source.debian}/{source.suite}"
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=kept.parent) as scratch:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..removal import remove_tree
 from .build import Installed
-from .cache import Layout, content_key
+from .cache import Layout, content_key, locked
 from .compiler import TARGET, CompileError, DarwinCompiler
 
 FORMAT = 1
@@ -105,7 +105,8 @@ def in_cache(cache: Path, installed: Installed,
              compilers: DarwinCompiler | None = None) -> CrossToolchain:
     """The toolchain for INSTALLED in its place in CACHE (default_root), made if missing."""
     compilers = compilers or DarwinCompiler.for_install(installed)
-    return make(installed, default_root(cache, installed, compilers), compilers)[0]
+    with locked(Layout(cache).steps_lock):  # two makers would replace each other's
+        return make(installed, default_root(cache, installed, compilers), compilers)[0]
 
 
 # What a toolchain directory holds (_fill): nothing else may be there when it is replaced.
