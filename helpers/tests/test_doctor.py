@@ -32,6 +32,20 @@ def test_all_checks_pass_with_config_and_build(live_builder: LoopbackBuilder, cl
     assert "built for x86_64-darwin" in checks[-1]["detail"]
 
 
+@pytest.mark.parametrize("name", ["a b", "a#b", "a;b"])
+def test_a_temporary_directory_nix_cannot_be_given_is_named(
+        live_builder: LoopbackBuilder, cli: Any, tmp_path: Path, name: str) -> None:
+    """NIX_SSHOPTS is split at whitespace and --builders cut at '#' and ';': the build check
+    used to fail with whatever ssh or Nix made of the cut path."""
+    (tmp_path / name).mkdir()
+    result = cli("doctor", "--config", str(live_builder.config_file), "--build", "--json",
+                 env={"TMPDIR": str(tmp_path / name)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    build = json.loads(result.stdout)[-1]
+    assert build["status"] == "fail" and "Nix cannot be given this path" in build["detail"]
+    assert name in build["detail"] and "TMPDIR" in build["hint"]
+
+
 def test_table_output(live_builder: LoopbackBuilder, cli: Any) -> None:
     result = doctor(cli, live_builder)
     assert result.returncode == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import paramiko
 
 from .checks import Check, CheckFailed, Checklist
-from .hostnix import remote_build, write_probe_expression
+from .hostnix import HostNixError, remote_build, write_probe_expression
 from .models import BuilderConfig
 from .render import host_public_key
 
@@ -164,7 +164,11 @@ class Doctor(Checklist):
         with tempfile.TemporaryDirectory() as work:
             expression = write_probe_expression(Path(work), self.target.system,
                                                 str(time.time_ns()))
-            result = remote_build(expression, files.machines, files.ssh_config)
+            try:
+                result = remote_build(expression, files.machines, files.ssh_config)
+            except HostNixError as error:
+                raise CheckFailed(str(error), "set TMPDIR to a directory whose path has no "
+                                  "whitespace, '#' or ';'") from None
         if result.returncode != 0:
             raise CheckFailed(f"nix-build failed: {result.stderr.strip()[-300:]}",
                           "run `darling-nix verify` on the builder")

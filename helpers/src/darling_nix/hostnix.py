@@ -28,6 +28,8 @@ def host_nix_version() -> str:
 
 
 _URL_SPECIAL = re.compile(r"[?&#%;\s\x00-\x1f\x7f]")
+# Nix splits NIX_SSHOPTS at whitespace and cuts a --builders line at ';', '#' and newlines
+_OPTION_SPECIAL = re.compile(r"[#;\s\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,12 @@ def remote_build_command(expression: Path, machines: Path, ssh_config: Path,
                          extra_args: tuple[str, ...] = (), client: HostClient = DEBIAN_NIX
                          ) -> tuple[list[str], dict[str, str]]:
     """The argv and environment of CLIENT's nix-build EXPRESSION on the builders in MACHINES
-    only (max-jobs 0), reaching them through the ssh_config alias in SSH_CONFIG."""
+    only (max-jobs 0), reaching them through the ssh_config alias in SSH_CONFIG.
+    HostNixError if a path is one Nix would cut short."""
+    for what, path in (("machines file", machines), ("ssh_config", ssh_config)):
+        if _OPTION_SPECIAL.search(str(path)):
+            raise HostNixError(f"{what} {str(path)!r}: Nix cannot be given this path (it splits "
+                               "NIX_SSHOPTS at whitespace and --builders at '#' and ';')")
     env = {**os.environ, "NIX_SSHOPTS": f"-F {ssh_config}"}
     argv = [client.program("nix-build"), str(expression), *client.store_args(), "--no-out-link",
             "--max-jobs", "0",
