@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -160,6 +162,25 @@ def test_a_store_root_that_is_not_a_directory_of_its_own_is_refused(tmp_path: Pa
 def test_a_plain_store_root_goes_into_the_url_as_it_is(tmp_path: Path) -> None:
     assert HostClient(Path("/usr/bin"), tmp_path / "store").store_args() == (
         "--store", f"local?root={tmp_path / 'store'}")
+
+
+def test_a_build_that_would_end_by_crossing_filesystems_is_refused_first(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """<cache>/host-nix linked to another filesystem (here /dev/shm's tmpfs): the final rename
+    out of host-nix-build used to fail with EXDEV after the whole build."""
+    other = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        if other.stat().st_dev == tmp_path.stat().st_dev:
+            pytest.skip("/dev/shm is on the same filesystem as the test's temporary directory")
+        monkeypatch.setattr(deps, "missing_tools", lambda entry, also: [])
+        monkeypatch.setattr(host_nix, "_build", lambda *args: pytest.fail("it was built"))
+        cache = tmp_path / "cache"
+        cache.mkdir()
+        (cache / "host-nix").symlink_to(other)
+        with pytest.raises(deps.DepInputError, match="on different filesystems"):
+            host_nix.build_host_nix(cache, lambda message: None)
+    finally:
+        shutil.rmtree(other)
 
 
 def test_a_failed_build_leaves_nothing_that_looks_built(monkeypatch: pytest.MonkeyPatch,

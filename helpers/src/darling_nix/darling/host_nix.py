@@ -199,8 +199,21 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
     missing = deps.missing_tools(entry, ["ninja", "c++", "cmake"])
     if missing:
         raise deps.DepInputError(f"host-nix: its build needs {' '.join(missing)}")
+    _one_filesystem(cache)
     with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
         return read_manifest(out) or _build(entry, source, key, cache, say)
+
+
+def _one_filesystem(cache: Path) -> None:
+    """The finished build is renamed from host-nix-build into host-nix: with either linked
+    to another filesystem that rename fails, so the build is refused before it starts."""
+    layout = Layout(cache)
+    for folder in (layout.host_nix, layout.host_nix_build):
+        folder.mkdir(parents=True, exist_ok=True)
+    if layout.host_nix.stat().st_dev != layout.host_nix_build.stat().st_dev:
+        raise deps.DepInputError(f"host-nix: {layout.host_nix} and {layout.host_nix_build} are "
+                                 "on different filesystems; the build is moved from one to the "
+                                 "other (put both on one)")
 
 
 def _build(entry: dict[str, object], source: dict[str, object], key: str, cache: Path,
