@@ -167,6 +167,18 @@ def test_prepare_source_strips_setid_install_rules(tmp_path: Path, cli, tools) -
     assert "prepare-source: removed setuid/setgid install rules from ./CMakeLists.txt" in log
 
 
+def test_the_callers_compiler_and_flags_do_not_reach_the_build(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
+    """CC and CFLAGS are not in the key: CMake took them, so they changed (here: broke) a
+    build that the cache then kept under the key of a plain one."""
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    result = cli("darling", "build", "--source", str(tmp_path / "darling-fake-src.tar.xz"),
+                 "--cache", str(tmp_path / "cache"),
+                 env={"DARLING_NIX_PKGS_DARLING": str(pkgs), "CC": str(tmp_path / "no-cc"),
+                      "CFLAGS": "-Werror=no-such-warning"})
+    assert result.returncode == 0, result.stderr
+
+
 def test_patch_that_does_not_apply_is_bad_input(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
     fake_tree(tmp_path)
     res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, BAD_XNU))

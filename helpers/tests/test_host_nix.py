@@ -208,6 +208,37 @@ def test_a_failed_build_leaves_nothing_that_looks_built(monkeypatch: pytest.Monk
     assert host_nix.read_manifest(out) is None
 
 
+def test_the_callers_compilers_flags_and_destdir_do_not_reach_the_build(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """They would change the build unseen by its key: an inherited DESTDIR sent libgit2's
+    install elsewhere, CFLAGS and CC changed what was compiled."""
+    monkeypatch.setattr(host_nix, "build_key", lambda entry, source: "f" * 20)
+    monkeypatch.setattr(sources, "fetch", lambda source, cache: Path("/nonexistent.tar"))
+    monkeypatch.setattr(host_nix, "_unpacked", lambda tarball, top, tree, log: top)
+    monkeypatch.setattr(host_nix, "_boost", lambda *args: tmp_path / "boost")
+    monkeypatch.setattr(host_nix, "_libgit2", lambda *args: tmp_path / "libgit2")
+    inherited = {"CC": "clang-99", "CFLAGS": "-O0", "DESTDIR": "/elsewhere",
+                 "BOOST_ROOT": "/opt/boost", "PKG_CONFIG_LIBDIR": "/opt/pc", "CPATH": "/opt/inc"}
+    for name, value in inherited.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", "/root/kept")
+    seen: list[dict[str, str]] = []
+
+    def stop_at_ninja(argv: list[str], log: Path, env: dict[str, str], **kwargs: object) -> None:
+        seen.append(env)
+        if argv[0] == "ninja":
+            raise deps.DepBuildFailed("stopped here")
+
+    monkeypatch.setattr(deps, "run", stop_at_ninja)
+    with pytest.raises(deps.DepBuildFailed):
+        host_nix.build_host_nix(tmp_path / "cache", lambda message: None)
+    assert len(seen) == 2  # meson setup, ninja (libgit2's and boost's steps get the same)
+    for env in seen:
+        assert not {name for name in inherited if env.get(name) == inherited[name]}, env
+        assert env["HOME"] == "/root/kept"
+    assert seen[-1]["BOOST_ROOT"] == str(tmp_path / "boost")
+
+
 def test_a_manifest_not_its_own_is_not_believed(tmp_path: Path) -> None:
     out = tmp_path / "host-nix" / ("a" * 20)
     (out / "nix" / "bin").mkdir(parents=True)

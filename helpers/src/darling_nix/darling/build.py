@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..fsutil import atomic_write
 from ..removal import remove_tree
-from .cache import Layout, StepFailed, content_key, locked, missing_tools, run, sha256_file
+from .cache import Layout, StepFailed, build_environment, content_key, locked, missing_tools, run, sha256_file
 
 # 2: the install holds its own sdk/ (copy-sdk.sh); the tree is removed after.
 # 3: sdk/libcxx: the libc++ sources Darling builds (headers for C++17, src/filesystem).
@@ -337,15 +337,14 @@ def _prepare(plan: BuildPlan, src: Path, log: Path, say: Say) -> None:
 
 
 def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
-    return {
-        **os.environ,
+    return build_environment({
         "CCACHE_DIR": str(plan.layout.ccache),
         # paths relative to the tree, so another tree (a variant, a new key) hits the cache
         "CCACHE_BASEDIR": str(src),
         "CCACHE_NOHASHDIR": "1",
         "CCACHE_MAXSIZE": os.environ.get("CCACHE_MAXSIZE", "8G"),
         "NINJA_STATUS": "[%f/%t] ",
-    }
+    })
 
 
 def build_darling(plan: BuildPlan, *, say: Say, progress: Progress | None = None,

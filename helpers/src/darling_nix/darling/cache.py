@@ -194,6 +194,26 @@ def locked(lock: Path) -> Iterator[None]:
             del _held[key]
 
 
+# What the caller's environment would change in a build unseen by its key: compilers and their
+# flags and search paths (clang honours CPATH and friends even under -nostdinc), where
+# pkg-config, CMake and meson look for libraries, where `install` puts files. A build sees its
+# own values of these or none.
+UNKEYED_VARIABLES = frozenset((
+    "CC", "CXX", "CPP", "LD", "AR", "NM", "RANLIB", "STRIP", "CFLAGS", "CXXFLAGS", "CPPFLAGS",
+    "OBJCFLAGS", "LDFLAGS", "LIBS", "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH",
+    "OBJC_INCLUDE_PATH", "LIBRARY_PATH", "GCC_EXEC_PREFIX", "COMPILER_PATH", "CONFIG_SITE",
+    "PKG_CONFIG", "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR", "DESTDIR",
+    "CMAKE_PREFIX_PATH", "CMAKE_INCLUDE_PATH", "CMAKE_LIBRARY_PATH", "CMAKE_TOOLCHAIN_FILE",
+    "CMAKE_GENERATOR", "CMAKE_BUILD_TYPE", "CMAKE_C_COMPILER_LAUNCHER",
+    "CMAKE_CXX_COMPILER_LAUNCHER", "BOOST_ROOT", "BOOST_INCLUDEDIR", "BOOST_LIBRARYDIR"))
+
+
+def build_environment(own: dict[str, str]) -> dict[str, str]:
+    """The environment of a build step: the caller's, less UNKEYED_VARIABLES, plus OWN."""
+    kept = {name: value for name, value in os.environ.items() if name not in UNKEYED_VARIABLES}
+    return {**kept, **own}
+
+
 def missing_tools(names: Iterable[str]) -> list[str]:
     """Those of NAMES the build machine lacks, checked before a long build, not at its end."""
     return [name for name in names if shutil.which(name) is None]

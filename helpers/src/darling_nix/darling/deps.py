@@ -22,18 +22,13 @@ from pathlib import Path
 from ..removal import remove_tree
 from . import recipes, sources
 from .build import SDK
-from .cache import Layout, StepFailed, content_key, locked, read_record, write_record
+from .cache import Layout, StepFailed, build_environment, content_key, locked, read_record, write_record
 from .cache import missing_tools as missing_programs
 from .cache import run as run_logged
 from .toolchain import CrossToolchain
 
 BUILD_MACHINE = "x86_64-pc-linux-gnu"
 _KEY_NAME = re.compile(r"[0-9a-f]{20}")  # cache.content_key's
-# What would show a build the build machine's own headers, libraries or pkg-config files
-# (clang honours CPATH and friends even under -nostdinc), or change it unseen by its stamp.
-HOST_VARIABLES = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
-                  "LIBRARY_PATH", "CFLAGS", "CXXFLAGS", "LIBS", "PKG_CONFIG_SYSROOT_DIR",
-                  "CONFIG_SITE")
 Say = Callable[[str], None]
 
 
@@ -165,12 +160,11 @@ def strings(recipe: dict[str, object], key: str) -> list[str]:
 def environment(toolchain: CrossToolchain, prefix: Path) -> dict[str, str]:
     """The cross compilers, and the sysroot as the only place headers, libraries and
     pkg-config files of dependencies are found (never the build machine's own)."""
-    kept = {name: value for name, value in os.environ.items() if name not in HOST_VARIABLES}
-    return {**kept, "CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
+    return build_environment({"CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
             "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip,
             "CPPFLAGS": f"-I{prefix}/include", "LDFLAGS": f"-L{prefix}/lib",
             "PKG_CONFIG_LIBDIR": f"{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig",
-            "PKG_CONFIG_PATH": ""}
+            "PKG_CONFIG_PATH": ""})
 
 
 def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..removal import remove_tree
 from . import deps, meson_build, sources
-from .cache import Layout, content_key, locked, read_record, write_record
+from .cache import Layout, build_environment, content_key, locked, read_record, write_record
 
 FORMAT = 2  # bump when what build_host_nix does beyond its recipe changes
 ENTRY = "host-nix"
@@ -229,8 +229,8 @@ def _build(entry: dict[str, object], source: dict[str, object], key: str, cache:
     say(f"host nix {version}: building {prefix} (log: {log})")
     top = _unpacked(tarball, tree / "src", tree, log)
     build_dir = tree / "build"
-    env = {**os.environ, "CCACHE_DIR": str(Layout(cache).ccache), "CCACHE_NOHASHDIR": "1",
-           "NINJA_STATUS": "[%f/%t] "}
+    env = build_environment({"CCACHE_DIR": str(Layout(cache).ccache), "CCACHE_NOHASHDIR": "1",
+                             "NINJA_STATUS": "[%f/%t] "})
     libgit2 = _libgit2(entry, cache, tree, log, env)
     env["PKG_CONFIG_PATH"] = str(libgit2 / "lib" / "pkgconfig")
     boost = _boost(cache, tree, log, env)
