@@ -12,11 +12,14 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from darling_nix import compat
 from darling_nix.darling import cache, deps, host_nix, nix
+from darling_nix.darling.toolchain import CrossToolchain
 
 # a process that holds PATH's lock until its stdin closes, after it says "held"
 HOLDER = """
@@ -105,6 +108,77 @@ def test_the_lock_keeps_another_process_out_and_is_taken_again_inside_one(
     finally:
         holder.communicate("")
     assert not taken(lock)
+
+
+def test_a_waiter_does_not_take_a_lock_file_that_was_replaced_meanwhile(tmp_path: Path) -> None:
+    """A holds the lock; C waits; the file is removed and B locks a new one of that name: when A
+    lets go, C's lock is on a file that is no longer the lock, so C waits for B."""
+    lock = tmp_path / ".steps.lock"
+    first = held_elsewhere(lock)
+    got: list[bool] = []
+    waiting = threading.Thread(target=lambda: got.append(_take(lock)))
+    waiting.start()
+    time.sleep(0.5)
+    lock.unlink()
+    second = held_elsewhere(lock)
+    try:
+        first.communicate("")
+        time.sleep(0.5)
+        assert waiting.is_alive() and not got
+    finally:
+        for holder in (first, second):
+            if holder.returncode is None:
+                holder.communicate("")
+        waiting.join(30)
+    assert got == [True]
+
+
+def _take(lock: Path) -> bool:
+    with cache.locked(lock):
+        return True
+
+
+def test_a_run_that_waits_says_so(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    lock = tmp_path / ".steps.lock"
+    holder = held_elsewhere(lock)
+    threading.Timer(0.5, holder.communicate, [""]).start()
+    assert _take(lock)
+    assert f"waiting for {lock}: another run holds it" in capfd.readouterr().err
+
+
+def test_a_built_dependency_is_found_while_another_run_holds_the_lock(tmp_path: Path) -> None:
+    """An up-to-date step waited for whatever another run built (nine minutes of host-nix)."""
+    toolchain = CrossToolchain(
+        key="k", install_key="i", root=str(tmp_path / "tc"), target="x86_64-apple-darwin20",
+        cc="cc", cxx="c++", ar="ar", ranlib="ranlib", ld="ld", nm="nm", strip="strip",
+        cmake_toolchain="t.cmake", meson_cross="m.ini", autotools_env="a.env", syslibroot="/s",
+        made_at="now")
+    root = tmp_path / "cache"
+    recipe = deps.checked(["xz"], "darling")["xz"]
+    stamp = deps.sysroot(root, toolchain) / ".deps" / "xz.json"
+    stamp.parent.mkdir(parents=True)
+    cache.write_record(stamp, deps.Built(
+        name="xz", version="1", sysroot=str(stamp.parent.parent), libs=[],
+        recipe=deps.recipe_hash(recipe, toolchain), seconds=1.0, built_now=True))
+    holder = held_elsewhere(cache.Layout(root).steps_lock)
+    try:
+        found: list[deps.Built] = []
+        finding = threading.Thread(
+            target=lambda: found.append(deps.build_dep("xz", toolchain, root, print)))
+        finding.start()
+        finding.join(5)
+        assert [b.built_now for b in found] == [False]
+    finally:
+        holder.communicate("")
+
+
+def test_an_unpack_that_fails_leaves_no_scratch_folder(tmp_path: Path) -> None:
+    program = compat.load().programs["ruff"]
+    archive = tmp_path / program.file
+    archive.write_bytes(b"no zip")
+    with pytest.raises(zipfile.BadZipFile):
+        compat.unpack(program, archive)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".unpack.lock", program.file]
 
 
 def test_a_second_host_nix_build_waits_and_takes_the_first_ones(

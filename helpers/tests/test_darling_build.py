@@ -179,6 +179,19 @@ def test_the_callers_compiler_and_flags_do_not_reach_the_build(tmp_path: Path, c
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("manifest", ['{"key": "k"}', "not json", "[]"])
+def test_an_install_whose_manifest_is_no_installs_is_named(tmp_path: Path, cli, tools,  # type: ignore[no-untyped-def]
+                                                           manifest: str) -> None:
+    fake_tree(tmp_path)
+    pkgs = fake_pkgs(tmp_path, GOOD_XNU)
+    install = Path(json.loads(build_cli(cli, tmp_path, pkgs, "--json").stdout)["install"])
+    (install / "manifest.json").write_text(manifest)
+    result = build_cli(cli, tmp_path, pkgs)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{install / 'manifest.json'}: not the manifest of a Darling install" in result.stderr
+    assert (install / "manifest.json").read_text() == manifest  # nothing removed or rebuilt
+
+
 def test_patch_that_does_not_apply_is_bad_input(tmp_path: Path, cli, tools) -> None:  # type: ignore[no-untyped-def]
     fake_tree(tmp_path)
     res = build_cli(cli, tmp_path, fake_pkgs(tmp_path, BAD_XNU))

@@ -138,7 +138,8 @@ def test_a_build_sees_none_of_the_build_machines_search_paths(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """clang adds CPATH and C_INCLUDE_PATH even under -nostdinc (and LIBRARY_PATH as -L)."""
     leaks = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "LIBRARY_PATH", "CFLAGS",
-             "PKG_CONFIG_SYSROOT_DIR", "DESTDIR", "CMAKE_PREFIX_PATH")
+             "PKG_CONFIG_SYSROOT_DIR", "DESTDIR", "CMAKE_PREFIX_PATH", "ASM", "ASMFLAGS",
+             "MAKEFLAGS", "CCC_OVERRIDE_OPTIONS")
     for name in leaks:
         monkeypatch.setenv(name, "/usr/include")
     monkeypatch.setenv("HOME", "/root/kept")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -164,6 +165,15 @@ def test_a_plain_store_root_goes_into_the_url_as_it_is(tmp_path: Path) -> None:
         "--store", f"local?root={tmp_path / 'store'}")
 
 
+def refused_before_building(monkeypatch: pytest.MonkeyPatch, cache: Path) -> str:
+    """build_host_nix's refusal of CACHE, which must come before any build step."""
+    monkeypatch.setattr(deps, "missing_tools", lambda entry, also: [])
+    monkeypatch.setattr(host_nix, "_build", lambda *args: pytest.fail("it was built"))
+    with pytest.raises(deps.DepInputError) as refused:
+        host_nix.build_host_nix(cache, lambda message: None)
+    return str(refused.value)
+
+
 def test_a_build_that_would_end_by_crossing_filesystems_is_refused_first(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """<cache>/host-nix linked to another filesystem (here /dev/shm's tmpfs): the final rename
@@ -172,15 +182,33 @@ def test_a_build_that_would_end_by_crossing_filesystems_is_refused_first(
     try:
         if other.stat().st_dev == tmp_path.stat().st_dev:
             pytest.skip("/dev/shm is on the same filesystem as the test's temporary directory")
-        monkeypatch.setattr(deps, "missing_tools", lambda entry, also: [])
-        monkeypatch.setattr(host_nix, "_build", lambda *args: pytest.fail("it was built"))
         cache = tmp_path / "cache"
         cache.mkdir()
         (cache / "host-nix").symlink_to(other)
-        with pytest.raises(deps.DepInputError, match="on different filesystems"):
-            host_nix.build_host_nix(cache, lambda message: None)
+        assert "cannot be renamed into" in refused_before_building(monkeypatch, cache)
+        assert not list(other.iterdir()) and not list((cache / "host-nix-build").iterdir())
     finally:
         shutil.rmtree(other)
+
+
+def test_a_folder_mounted_from_the_same_filesystem_is_refused_first(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A bind mount keeps the device number, but a rename across it fails all the same."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a bind mount needs root and mount(8)")
+    cache, elsewhere = tmp_path / "cache", tmp_path / "elsewhere"
+    (cache / "host-nix").mkdir(parents=True)
+    elsewhere.mkdir()
+    subprocess.run(["mount", "--bind", str(elsewhere), str(cache / "host-nix")], check=True)
+    try:
+        assert "cannot be renamed into" in refused_before_building(monkeypatch, cache)
+    finally:
+        subprocess.run(["umount", str(cache / "host-nix")], check=True)
+
+
+def test_a_cache_whose_folders_cannot_be_made_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refused_before_building(monkeypatch, Path("/proc/no-cache-here"))
+    assert "cannot make its folders in the cache /proc/no-cache-here" in message
 
 
 def test_a_failed_build_leaves_nothing_that_looks_built(monkeypatch: pytest.MonkeyPatch,

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from .compat_checks import CHECKS
-from .darling.cache import Layout, sha256_file
+from .darling.cache import Layout, locked, sha256_file
 from .removal import remove_tree
 from .runner import DarlingRunner, path_inside
 from .triage import Triage
@@ -178,9 +178,22 @@ def unpack(program: Program, archive: Path) -> Path:
     """ARCHIVE opened beside it once; the program made executable. Returns the program."""
     into = archive.parent / "unpacked"
     if not (into / ".done").is_file():
-        if into.exists():
-            remove_tree(into)
-        scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=archive.parent))
+        with locked(archive.parent / ".unpack.lock"):  # two runs would replace each other's
+            if not (into / ".done").is_file():
+                _unpack(program, archive, into)
+    executable = into / program.program
+    if not executable.is_file():
+        raise FetchError(f"{program.name}: {program.program} is not in {archive.name}")
+    executable.chmod(0o755)
+    return executable
+
+
+def _unpack(program: Program, archive: Path, into: Path) -> None:
+    """ARCHIVE's files as INTO, made whole beside it and renamed into place."""
+    if into.exists():
+        remove_tree(into)
+    scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=archive.parent))
+    try:
         if archive.name.endswith(".whl"):
             with zipfile.ZipFile(archive) as wheel:
                 _check_members(program, wheel.namelist())
@@ -190,11 +203,9 @@ def unpack(program: Program, archive: Path) -> Path:
                 tgz.extractall(scratch, filter="data")
         (scratch / ".done").touch()
         os.replace(scratch, into)
-    executable = into / program.program
-    if not executable.is_file():
-        raise FetchError(f"{program.name}: {program.program} is not in {archive.name}")
-    executable.chmod(0o755)
-    return executable
+    except BaseException:
+        remove_tree(scratch)
+        raise
 
 
 def _check_members(program: Program, names: list[str]) -> None:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -232,6 +233,31 @@ def test_an_out_that_is_not_a_toolchain_directory_is_one_line(cli: CliRunner, da
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert (sorted(p.name for p in out.iterdir()) if out.is_dir() else None) == before
     assert kind != "a file" or out.read_text() == "keep"
+
+
+def test_a_toolchain_is_not_made_while_another_run_holds_the_cache(
+        cli: CliRunner, darling_install: Installed, tmp_path: Path) -> None:
+    """`darling toolchain` replaces a toolchain directory whole: it used to do so under a
+    `darling nix` of the same cache that was compiling with it."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+         str(cache / ".steps.lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    maker = subprocess.Popen([sys.executable, "-m", "darling_nix", "darling", "toolchain",
+                              "--install", darling_install.install, "--cache", str(cache),
+                              "--out", str(tmp_path / "out")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert maker.poll() is None and not (tmp_path / "out").exists()
+    finally:
+        holder.communicate("")
+    _, err = maker.communicate(timeout=120)
+    assert maker.returncode == 0, err
+    assert "another run holds it" in err and (tmp_path / "out" / "manifest.json").is_file()
 
 
 def test_another_keys_toolchain_with_foreign_files_is_not_replaced(

@@ -17,7 +17,7 @@ from .. import compat, stdenv_lite
 from ..darling import build as darling_build
 from ..darling import deps, host_nix, sources, toolchain
 from ..darling import nix as nix_tarball
-from ..darling.cache import Layout, default_cache
+from ..darling.cache import CacheLockError, Layout, default_cache, locked
 from ..darling.compiler import CompileError, DarwinCompiler
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 
@@ -103,7 +103,7 @@ def build_command(
                     typer.echo(f"{name:10} {value}")
             return
         installed, built = darling_build.build_darling(plan, say=say, progress=Progress(), jobs=jobs)
-    except darling_build.BuildInputError as error:
+    except (darling_build.BuildInputError, CacheLockError) as error:
         fail(str(error))
     except darling_build.BuildStepFailed as error:
         fail(str(error), EXIT_FAILED)
@@ -154,8 +154,9 @@ def toolchain_command(
     cache, installed, compilers = selected_install(install, cache)
     try:
         root = out or toolchain.default_root(cache, installed, compilers)
-        made, _ = toolchain.make(installed, root, compilers)
-    except toolchain.ToolchainError as error:
+        with locked(Layout(cache).steps_lock):  # what deps and nix use may not be replaced
+            made, _ = toolchain.make(installed, root, compilers)
+    except (toolchain.ToolchainError, CacheLockError) as error:
         fail(str(error))
     except CompileError as error:
         fail(f"building libc++fs failed: {error}", EXIT_FAILED)
@@ -229,7 +230,7 @@ def host_nix_command(
     this one reads its own nix.conf (store = daemon) and is meant to be run with --store."""
     try:
         result = host_nix.build_host_nix(cache or default_cache(), say_step)
-    except deps.DepInputError as error:
+    except (deps.DepInputError, CacheLockError) as error:
         fail(str(error))
     except (deps.DepBuildFailed, sources.SourceUnavailable) as error:
         fail(str(error), EXIT_FAILED)
@@ -279,7 +280,7 @@ def _cross_build(install: Path | None, cache: Path | None, names: list[str],
         deps.checked(names, kind)
         made = toolchain.in_cache(cache, installed, compilers)
         yield made, cache, compilers
-    except (toolchain.ToolchainError, deps.DepInputError) as error:
+    except (toolchain.ToolchainError, deps.DepInputError, CacheLockError) as error:
         fail(str(error))
     except (CompileError, deps.DepBuildFailed, sources.SourceUnavailable,
             compat.FetchError) as error:

@@ -19,7 +19,7 @@ from .. import compat, doctor, loopback, stdenv_lite
 from ..darling import build as darling_build
 from ..darling import deps, sources, toolchain
 from ..darling import nix as nix_tarball
-from ..darling.cache import default_cache
+from ..darling.cache import CacheLockError, default_cache
 from ..darling.compiler import CompileError, DarwinCompiler
 from ..hostnix import remote_build, remote_build_command, write_probe_expression
 from ..runner import DarlingRunner
@@ -126,7 +126,8 @@ def _darwin_parts(cache: Path) -> tuple[darling_build.Installed, nix_tarball.Nix
         nix = nix_tarball.build_nix(cross, cache, say, compilers=compilers)
         _detail("darwin Nix", f"{nix.version} {nix.tarball}")
         inputs = stdenv_lite.gather(cross, cache, say)
-    except (darling_build.BuildInputError, toolchain.ToolchainError, deps.DepInputError) as error:
+    except (darling_build.BuildInputError, toolchain.ToolchainError, deps.DepInputError,
+            CacheLockError) as error:
         fail(str(error))
     except (darling_build.BuildStepFailed, CompileError, deps.DepBuildFailed,
             sources.SourceUnavailable, compat.FetchError, OSError) as error:

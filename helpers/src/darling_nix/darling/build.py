@@ -350,11 +350,13 @@ def _environment(plan: BuildPlan, src: Path) -> dict[str, str]:
 def build_darling(plan: BuildPlan, *, say: Say, progress: Progress | None = None,
                   jobs: int | None = None) -> tuple[Installed, bool]:
     """Build and install PLAN unless its install exists; (what is installed, built now?)."""
-    if (plan.install / "manifest.json").is_file():  # no lock: another key may be building
-        return _current(plan, Installed.read(plan.install)), False
+    found = _found(plan)  # no lock: another key may be building
+    if found is not None:
+        return found, False
     with locked(plan.layout.build_lock):  # a second caller waits, then finds the first's result
-        if (plan.install / "manifest.json").is_file():
-            return _current(plan, Installed.read(plan.install)), False
+        found = _found(plan)
+        if found is not None:
+            return found, False
         started = time.monotonic()
         log = plan.layout.trees / f"{plan.key}.log"
         src = plan.tree / "src"
@@ -384,6 +386,19 @@ def build_darling(plan: BuildPlan, *, say: Say, progress: Progress | None = None
         installed = _install(plan, src, log, env, started)
         say(f"installed in {plan.install} ({installed.seconds:.0f} s)")
         return _current(plan, installed), True
+
+
+def _found(plan: BuildPlan) -> Installed | None:
+    """PLAN's install if its manifest is there (made current); None if there is none."""
+    manifest = plan.install / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        installed = Installed.read(plan.install)
+    except (OSError, ValueError, TypeError) as error:
+        raise BuildInputError(f"{manifest}: not the manifest of a Darling install ({error}); "
+                              f"remove {plan.install} to build it again") from None
+    return _current(plan, installed)
 
 
 def _current(plan: BuildPlan, installed: Installed) -> Installed:

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -168,6 +169,10 @@ def read_record(kind: type[Record], path: Path) -> Record | None:
     return kind(**{**fields, "built_now": False})
 
 
+class CacheLockError(RuntimeError):
+    """The cache's lock file cannot be opened (a cache of another user's): exit 2."""
+
+
 _held: dict[Path, int] = {}  # the locks this process holds, and how deep
 
 
@@ -185,8 +190,7 @@ def locked(lock: Path) -> Iterator[None]:
         finally:
             _held[key] -= 1
         return
-    with lock.open("a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with _acquired(lock):
         _held[key] = 1
         try:
             yield
@@ -194,18 +198,49 @@ def locked(lock: Path) -> Iterator[None]:
             del _held[key]
 
 
+@contextlib.contextmanager
+def _acquired(lock: Path) -> Iterator[None]:
+    """LOCK's flock, on the file that is LOCK when it is granted: a lock file removed (or
+    replaced) while a holder had it would let the next run lock a file of its own beside it."""
+    while True:
+        try:
+            held = lock.open("a")
+        except OSError as error:
+            raise CacheLockError(f"{lock}: cannot be opened as the cache's lock "
+                                 f"({error.strerror}); is the cache someone else's?") from None
+        with held:
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"==> waiting for {lock}: another run holds it", file=sys.stderr,
+                      flush=True)
+                fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock)
+            except FileNotFoundError:
+                continue
+            mine = os.fstat(held.fileno())
+            if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+                continue
+            yield
+            return
+
+
 # What the caller's environment would change in a build unseen by its key: compilers and their
-# flags and search paths (clang honours CPATH and friends even under -nostdinc), where
+# flags and search paths (clang honours CPATH and friends even under -nostdinc, and adds
+# CCC_OVERRIDE_OPTIONS to every command; make takes variables from MAKEFLAGS), where
 # pkg-config, CMake and meson look for libraries, where `install` puts files. A build sees its
 # own values of these or none.
 UNKEYED_VARIABLES = frozenset((
-    "CC", "CXX", "CPP", "LD", "AR", "NM", "RANLIB", "STRIP", "CFLAGS", "CXXFLAGS", "CPPFLAGS",
-    "OBJCFLAGS", "LDFLAGS", "LIBS", "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH",
-    "OBJC_INCLUDE_PATH", "LIBRARY_PATH", "GCC_EXEC_PREFIX", "COMPILER_PATH", "CONFIG_SITE",
-    "PKG_CONFIG", "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR", "DESTDIR",
-    "CMAKE_PREFIX_PATH", "CMAKE_INCLUDE_PATH", "CMAKE_LIBRARY_PATH", "CMAKE_TOOLCHAIN_FILE",
-    "CMAKE_GENERATOR", "CMAKE_BUILD_TYPE", "CMAKE_C_COMPILER_LAUNCHER",
-    "CMAKE_CXX_COMPILER_LAUNCHER", "BOOST_ROOT", "BOOST_INCLUDEDIR", "BOOST_LIBRARYDIR"))
+    "CC", "CXX", "CPP", "OBJC", "OBJCXX", "ASM", "CCAS", "LD", "CC_LD", "CXX_LD", "AR", "NM",
+    "RANLIB", "STRIP", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "OBJCFLAGS", "OBJCXXFLAGS", "ASMFLAGS",
+    "CCASFLAGS", "LDFLAGS", "LIBS", "CCC_OVERRIDE_OPTIONS", "MAKEFLAGS", "GNUMAKEFLAGS",
+    "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "LIBRARY_PATH",
+    "GCC_EXEC_PREFIX", "COMPILER_PATH", "CONFIG_SITE", "PKG_CONFIG", "PKG_CONFIG_PATH",
+    "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR", "DESTDIR", "CMAKE_PREFIX_PATH",
+    "CMAKE_INCLUDE_PATH", "CMAKE_LIBRARY_PATH", "CMAKE_TOOLCHAIN_FILE", "CMAKE_GENERATOR",
+    "CMAKE_BUILD_TYPE", "CMAKE_C_COMPILER_LAUNCHER", "CMAKE_CXX_COMPILER_LAUNCHER",
+    "BOOST_ROOT", "BOOST_INCLUDEDIR", "BOOST_LIBRARYDIR"))
 
 
 def build_environment(own: dict[str, str]) -> dict[str, str]:

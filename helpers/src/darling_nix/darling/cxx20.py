@@ -23,6 +23,7 @@ KEY hashes the base toolchain's key, the wheel's sha256 and this module's FORMAT
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -90,22 +91,25 @@ def zig_program() -> compat.Program:
 def in_cache(cache: Path, base: CrossToolchain, compilers: DarwinCompiler,
              download: compat.Download = compat.registry_download) -> CrossToolchain:
     """The C++20 toolchain beside BASE (Darling's), made (and zig fetched) if missing."""
-    with locked(Layout(cache).steps_lock):  # two makers would replace each other's
-        return _in_cache(cache, base, compilers, download)
-
-
-def _in_cache(cache: Path, base: CrossToolchain, compilers: DarwinCompiler,
-              download: compat.Download) -> CrossToolchain:
-    """in_cache's work, with the steps lock held."""
     program = zig_program()
     key = content_key({"format": FORMAT, "base": base.key, "zig": program.sha256})
     root = Layout(cache).toolchains / f"cxx20-{key}"
-    try:
+    with contextlib.suppress(OSError, ValueError, TypeError):
         found = CrossToolchain.read(root)
         if found.key == key:
             return found
-    except (OSError, ValueError, TypeError):
-        pass
+    with locked(Layout(cache).steps_lock):  # two makers would replace each other's
+        return _made(cache, root, key, program, base, compilers, download)
+
+
+def _made(cache: Path, root: Path, key: str, program: compat.Program, base: CrossToolchain,
+          compilers: DarwinCompiler, download: compat.Download) -> CrossToolchain:
+    """The toolchain of KEY made in ROOT (unless a run this one waited for made it), with
+    the steps lock held."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        found = CrossToolchain.read(root)
+        if found.key == key:
+            return found
     zig = compat.unpack(program, compat.fetch(program, cache, download))
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))

@@ -87,22 +87,29 @@ def built_by(kind: str) -> list[str]:
 def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
     recipe = checked([name], toolchain.kind)[name]  # a bad recipe is named before the lock
-    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
-        return _build_dep(name, recipe, toolchain, cache, say)
-
-
-def _build_dep(name: str, recipe: dict[str, object], toolchain: CrossToolchain, cache: Path,
-               say: Say) -> Built:
-    """build_dep's work, with the steps lock held."""
     # what it links against is built first, and a rebuilt one means this is rebuilt too
     before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
     stamp = root / ".deps" / f"{name}.json"
     wanted = recipe_hash({**recipe, "after": [b.recipe for b in before]} if before else recipe,
                          toolchain)
-    found = read_record(Built, stamp)
-    if found is not None and found.recipe == wanted:
+    found = _stamped(stamp, wanted)
+    if found is not None:
         return found
+    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
+        return _stamped(stamp, wanted) or _build_dep(name, recipe, root, stamp, wanted,
+                                                     toolchain, cache, say)
+
+
+def _stamped(stamp: Path, wanted: str) -> Built | None:
+    """STAMP's record if it says the recipe WANTED was built."""
+    found = read_record(Built, stamp)
+    return found if found is not None and found.recipe == wanted else None
+
+
+def _build_dep(name: str, recipe: dict[str, object], root: Path, stamp: Path, wanted: str,
+               toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
+    """build_dep's build, with the steps lock held."""
     missing = missing_tools(recipe)
     if missing:
         raise DepInputError(f"{name}: its build needs {' '.join(missing)} on the build machine")

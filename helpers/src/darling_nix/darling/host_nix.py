@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,15 +206,26 @@ def build_host_nix(cache: Path, say: deps.Say) -> HostNix:
 
 
 def _one_filesystem(cache: Path) -> None:
-    """The finished build is renamed from host-nix-build into host-nix: with either linked
-    to another filesystem that rename fails, so the build is refused before it starts."""
+    """The finished build is renamed from host-nix-build into host-nix: where that fails
+    (either folder linked or mounted from another filesystem), the build is refused before it
+    starts, by renaming an empty folder the same way."""
     layout = Layout(cache)
-    for folder in (layout.host_nix, layout.host_nix_build):
-        folder.mkdir(parents=True, exist_ok=True)
-    if layout.host_nix.stat().st_dev != layout.host_nix_build.stat().st_dev:
-        raise deps.DepInputError(f"host-nix: {layout.host_nix} and {layout.host_nix_build} are "
-                                 "on different filesystems; the build is moved from one to the "
-                                 "other (put both on one)")
+    try:
+        for folder in (layout.host_nix, layout.host_nix_build):
+            folder.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix=".rename-probe-", dir=layout.host_nix_build))
+    except OSError as error:
+        raise deps.DepInputError(f"host-nix: cannot make its folders in the cache {cache} "
+                                 f"({error.strerror})") from None
+    moved = layout.host_nix / probe.name
+    try:
+        probe.rename(moved)
+    except OSError as error:
+        probe.rmdir()
+        raise deps.DepInputError(f"host-nix: a folder of {layout.host_nix_build} cannot be "
+                                 f"renamed into {layout.host_nix} ({error.strerror}); the "
+                                 "build ends that way (put both on one filesystem)") from None
+    moved.rmdir()
 
 
 def _build(entry: dict[str, object], source: dict[str, object], key: str, cache: Path,

@@ -130,13 +130,6 @@ def build_inputs(nix: dict[str, object], toolchain: CrossToolchain, cache: Path,
 def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str = DEFAULT,
               compilers: DarwinCompiler | None = None) -> NixTarball:
     """The darwin Nix tarball of WHICH's recipe, built unless <cache>/nix/KEY has it already."""
-    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
-        return _build_nix(toolchain, cache, say, which, compilers)
-
-
-def _build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str,
-               compilers: DarwinCompiler | None) -> NixTarball:
-    """build_nix's work, with the steps lock held."""
     nix = recipe(which)
     built, cxx = build_inputs(nix, toolchain, cache, say, compilers)
     key = build_key(nix, toolchain, built, cxx.key if cxx else None)
@@ -147,6 +140,14 @@ def _build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str
     missing = missing_tools(nix)
     if missing:
         raise deps.DepInputError(f"nix: its build needs {' '.join(missing)} on the build machine")
+    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
+        return read_manifest(out) or _build_nix(nix, key, toolchain, cxx, cache, say)
+
+
+def _build_nix(nix: dict[str, object], key: str, toolchain: CrossToolchain,
+               cxx: CrossToolchain | None, cache: Path, say: deps.Say) -> NixTarball:
+    """build_nix's build of KEY, with the steps lock held."""
+    out = _out(cache, key)
     version = str(nix["version"])
     store_path = store_path_for(key, version)
     source = sources.source_from("nix", nix)

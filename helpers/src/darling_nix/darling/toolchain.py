@@ -105,8 +105,12 @@ def in_cache(cache: Path, installed: Installed,
              compilers: DarwinCompiler | None = None) -> CrossToolchain:
     """The toolchain for INSTALLED in its place in CACHE (default_root), made if missing."""
     compilers = compilers or DarwinCompiler.for_install(installed)
+    root = default_root(cache, installed, compilers)
+    existing = _read_existing(root)
+    if existing is not None and existing.key == root.name:
+        return existing
     with locked(Layout(cache).steps_lock):  # two makers would replace each other's
-        return make(installed, default_root(cache, installed, compilers), compilers)[0]
+        return make(installed, root, compilers)[0]
 
 
 # What a toolchain directory holds (_fill): nothing else may be there when it is replaced.
