@@ -133,6 +133,13 @@ def test_a_waiter_does_not_take_a_lock_file_that_was_replaced_meanwhile(tmp_path
     assert got == [True]
 
 
+def test_a_lock_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file where the cache should be")
+    with pytest.raises(cache.CacheLockError, match="cannot be opened as the cache's lock"):
+        _take(tmp_path / "cache" / ".steps.lock")
+    assert (tmp_path / "cache").read_text() == "a file where the cache should be"
+
+
 def _take(lock: Path) -> bool:
     with cache.locked(lock):
         return True

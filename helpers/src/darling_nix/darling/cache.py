@@ -181,7 +181,6 @@ def locked(lock: Path) -> Iterator[None]:
     """LOCK (a file) held while the block runs: a second process waits, then finds what the
     first made. A step may call another that takes the same lock (a Nix build, its
     dependencies): within one process it is taken once."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
     key = lock.parent.resolve() / lock.name  # one lock however its path is spelled
     if key in _held:
         _held[key] += 1
@@ -204,6 +203,7 @@ def _acquired(lock: Path) -> Iterator[None]:
     replaced) while a holder had it would let the next run lock a file of its own beside it."""
     while True:
         try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
             held = lock.open("a")
         except OSError as error:
             raise CacheLockError(f"{lock}: cannot be opened as the cache's lock "
