@@ -28,7 +28,7 @@ CHECKS = {"renameatx_np": 9, "setattrlist_flags": 17, "clonefile": 4, "sandbox_i
           "rlimit_nofile": 7, "clock_monotonic": 4, "pselect_sigmask": 4,
           "os_unfair_lock": 8, "cancel_point_cost": 9, "pthread_cancel": 8, "commpage_taken": 7,
           "cpu_number": 2, "objc_release": 4, "fork_threads": 2, "dserver_credentials": 1,
-          "thread_altstack": 5, "fiodtype_quiet": 2, "timer_wakeup": 2,
+          "thread_altstack": 5, "fiodtype_quiet": 2, "timer_wakeup": 3,
           "cancel_waits": 5, "dyld_optimized": 4, "dserver_inline_calls": 1}
 # programs whose check is their `darling shell` exit status, made on the host
 STATUS_CHECKS = {"signal_status": 128 + signal.SIGTERM}
@@ -98,7 +98,9 @@ CONTROL_FAILURES = {
     "fork_threads": "FAIL: every fork of a process whose threads start and end returns",
     "thread_altstack": "FAIL: threads started and joined leave next to no mappings behind",
     "fiodtype_quiet": "FAIL: 2000 FIODTYPE ioctls do not wait for darlingserver",
-    "timer_wakeup": "FAIL: 8000 rounds of 4 concurrent timed waits of < 1 ms all end",
+    # its first check; its stress alone passed on the control in one CI run (2026-12-05)
+    "timer_wakeup": "FAIL: a wait after a timed wait that its signal ended is not ended by "
+                    "that wait's timer",
     "cancel_waits": "FAIL: a thread in sleep() is canceled",
     "dyld_optimized": "FAIL: dyld is the optimised build",
     # then the NULL errorbuf kills it: the lines before stay (regress.h flushes each)

@@ -1,14 +1,19 @@
-/* Short timed waits in darlingserver, woken by their timer or by their event, many at once:
+/* Short timed waits in darlingserver, woken by their timer or by their event:
  * patches/darling/0010-dserver-wait-wakeup.patch. A wait woken early kept its timer, which
  * later woke the thread a second time, in whatever it waited for next (darlingserver then
  * ran a wait's continuation with THREAD_WAITING and aborted: panic "semaphore_block"), and a
- * wakeup that came before the waiter was suspended was lost. In each round two threads
- * usleep 0.1-0.5 ms and two wait on a semaphore for 0.2-0.6 ms that a third signals after
- * 0-0.4 ms (before or after the timeout); between rounds they wait on a condition variable.
- * Main starts each round with a futex (__ulock_wake) and waits with poll(), both Linux's,
- * not darlingserver's, so it can tell: a round whose waits are not all over after 3 s is a
- * FAIL line. Without the fix darlingserver often dies within a few thousand rounds, and the
- * program with it (ECONNREFUSED, -111, then SIGABRT). */
+ * wakeup that came before the waiter was suspended was lost.
+ * The first check shows the kept timer every time: a thread's 200 ms timed wait is ended by
+ * a signal after 30 ms, then the thread waits on a second semaphore with no timeout, which
+ * main signals only after 400 ms more; the old timer, due at 200 ms, ended that wait early
+ * (timed out) on the unfixed build (the 8000 rounds below passed there in one CI run).
+ * The rest is a stress: in each round two threads usleep 0.1-0.5 ms and two wait on a
+ * semaphore for 0.2-0.6 ms that a third signals after 0-0.4 ms (before or after the
+ * timeout); between rounds they wait on a condition variable. Main starts each round with a
+ * futex (__ulock_wake) and waits with poll(), both Linux's, not darlingserver's, so it can
+ * tell: a round whose waits are not all over after 3 s is a FAIL line. Without the fix
+ * darlingserver often dies within a few thousand rounds, and the program with it
+ * (ECONNREFUSED, -111, then SIGABRT). */
 #include "regress.h"
 #include <mach/mach.h>
 #include <poll.h>
@@ -26,6 +31,55 @@ extern int __ulock_wake(uint32_t operation, void *addr, uint64_t wake_value);
 #define WAITERS 2
 #define THREADS (SLEEPERS + WAITERS)
 #define ROUNDS 8000
+
+#define EARLY_ROUNDS 3
+
+/* the first check's thread: a timed wait that main's signal ends, then a wait with none */
+static semaphore_t early_sem, next_sem;
+static volatile int early_in_wait, next_signalled, next_early, early_done;
+static volatile kern_return_t next_kr;
+
+static void *early_waiter(void *arg)
+{
+	mach_timespec_t timeout = {0, 200 * 1000 * 1000};
+	(void)arg;
+	early_in_wait = 1;
+	semaphore_timedwait(early_sem, timeout); /* signalled or (on a very slow machine) not */
+	next_kr = semaphore_wait(next_sem);
+	next_early = !next_signalled;
+	early_done = 1;
+	return NULL;
+}
+
+/* one round of the first check: the second wait ends by its own signal (a thread whose waits
+ * are not over 3 s after that signal is a FAIL too: with a lost wakeup it may never end) */
+static int next_wait_keeps_to_its_signal(void)
+{
+	pthread_t thread;
+	int waited;
+	early_in_wait = next_signalled = next_early = early_done = 0;
+	next_kr = KERN_FAILURE;
+	pthread_create(&thread, NULL, early_waiter, NULL);
+	while (!early_in_wait)
+		poll(NULL, 0, 1);
+	poll(NULL, 0, 30); /* the thread is in its timed wait by now */
+	semaphore_signal(early_sem);
+	poll(NULL, 0, 400); /* a timer left behind fires in here */
+	next_signalled = 1;
+	semaphore_signal(next_sem);
+	for (waited = 0; !early_done; waited++) {
+		if (waited == 3000) {
+			printf("the waits of the thread were not over 3 s after their signals\n");
+			return 0;
+		}
+		poll(NULL, 0, 1);
+	}
+	pthread_join(thread, NULL);
+	if (next_kr != KERN_SUCCESS || next_early)
+		printf("the wait with no timeout returned %#x %s its signal\n", next_kr,
+		       next_early ? "before" : "after");
+	return next_kr == KERN_SUCCESS && !next_early;
+}
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start = PTHREAD_COND_INITIALIZER;
@@ -132,7 +186,15 @@ int main(void)
 {
 	pthread_t threads[THREADS + 1];
 	long i;
-	int r, ok = 1;
+	int r, kept = 1, ok = 1;
+	semaphore_create(mach_task_self(), &early_sem, SYNC_POLICY_FIFO, 0);
+	semaphore_create(mach_task_self(), &next_sem, SYNC_POLICY_FIFO, 0);
+	for (r = 0; r < EARLY_ROUNDS && kept; r++)
+		kept = next_wait_keeps_to_its_signal();
+	regress_check(kept, "a wait after a timed wait that its signal ended is not ended by "
+		      "that wait's timer", 0);
+	if (!kept)
+		_exit(regress_status()); /* its thread may still wait */
 	for (i = 0; i < WAITERS; i++)
 		semaphore_create(mach_task_self(), &sems[i], SYNC_POLICY_FIFO, 0);
 	for (i = 0; i < THREADS; i++)
