@@ -153,20 +153,27 @@ def test_a_run_that_waits_says_so(tmp_path: Path, capfd: pytest.CaptureFixture[s
     assert f"waiting for {lock}: another run holds it" in capfd.readouterr().err
 
 
+TOOLCHAIN = CrossToolchain(
+    key="k", install_key="i", root="/tc", target="x86_64-apple-darwin20", cc="cc", cxx="c++",
+    ar="ar", ranlib="ranlib", ld="ld", nm="nm", strip="strip", cmake_toolchain="t.cmake",
+    meson_cross="m.ini", autotools_env="a.env", syslibroot="/s", made_at="now")
+
+
+def stamped(root: Path, name: str, recipe: str | None = None) -> None:
+    """A stamp in ROOT's sysroot saying NAME was built (from RECIPE: default, its own)."""
+    stamp = deps.sysroot(root, TOOLCHAIN) / ".deps" / f"{name}.json"
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    own = deps.recipe_hash(deps.checked([name], "darling")[name], TOOLCHAIN)
+    cache.write_record(stamp, deps.Built(name=name, version="1", sysroot=str(stamp.parent.parent),
+                                         libs=[], recipe=recipe or own, seconds=1.0,
+                                         built_now=True))
+
+
 def test_a_built_dependency_is_found_while_another_run_holds_the_lock(tmp_path: Path) -> None:
     """An up-to-date step waited for whatever another run built (nine minutes of host-nix)."""
-    toolchain = CrossToolchain(
-        key="k", install_key="i", root=str(tmp_path / "tc"), target="x86_64-apple-darwin20",
-        cc="cc", cxx="c++", ar="ar", ranlib="ranlib", ld="ld", nm="nm", strip="strip",
-        cmake_toolchain="t.cmake", meson_cross="m.ini", autotools_env="a.env", syslibroot="/s",
-        made_at="now")
+    toolchain = TOOLCHAIN
     root = tmp_path / "cache"
-    recipe = deps.checked(["xz"], "darling")["xz"]
-    stamp = deps.sysroot(root, toolchain) / ".deps" / "xz.json"
-    stamp.parent.mkdir(parents=True)
-    cache.write_record(stamp, deps.Built(
-        name="xz", version="1", sysroot=str(stamp.parent.parent), libs=[],
-        recipe=deps.recipe_hash(recipe, toolchain), seconds=1.0, built_now=True))
+    stamped(root, "xz")
     holder = held_elsewhere(cache.Layout(root).steps_lock)
     try:
         found: list[deps.Built] = []
@@ -177,6 +184,34 @@ def test_a_built_dependency_is_found_while_another_run_holds_the_lock(tmp_path: 
         assert [b.built_now for b in found] == [False]
     finally:
         holder.communicate("")
+
+
+def test_what_a_dependency_links_against_is_looked_at_again_after_the_wait(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """curl waits; meanwhile another run's recipe rebuilds openssl: curl then rebuilds openssl
+    from its own recipe first, instead of building against the other one's under a stamp
+    that names its own."""
+    root = tmp_path / "cache"
+    stamped(root, "openssl")
+    built: list[str] = []
+
+    def build(name: str, *args: object) -> deps.Built:
+        built.append(name)
+        return deps.Built(name=name, version="1", sysroot="/s", libs=[], recipe=str(args[3]),
+                          seconds=0.0, built_now=True)
+
+    monkeypatch.setattr(deps, "_build_dep", build)
+    holder = held_elsewhere(cache.Layout(root).steps_lock)
+    waiting = threading.Thread(target=lambda: deps.build_dep("curl", TOOLCHAIN, root, print))
+    try:
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive() and not built
+        stamped(root, "openssl", recipe="another checkout's recipe")
+    finally:
+        holder.communicate("")
+        waiting.join(30)
+    assert built == ["openssl", "curl"]
 
 
 def test_an_unpack_that_fails_leaves_no_scratch_folder(tmp_path: Path) -> None:

@@ -237,8 +237,8 @@ def test_an_out_that_is_not_a_toolchain_directory_is_one_line(cli: CliRunner, da
 
 def test_a_toolchain_is_not_made_while_another_run_holds_the_cache(
         cli: CliRunner, darling_install: Installed, tmp_path: Path) -> None:
-    """`darling toolchain` replaces a toolchain directory whole: it used to do so under a
-    `darling nix` of the same cache that was compiling with it."""
+    """`darling toolchain` replaces the cache's toolchain directory whole: it used to do so
+    under a `darling nix` of the same cache that was compiling with it."""
     cache = tmp_path / "cache"
     cache.mkdir()
     holder = subprocess.Popen(
@@ -247,17 +247,18 @@ def test_a_toolchain_is_not_made_while_another_run_holds_the_cache(
          str(cache / ".steps.lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline() == "held\n"
     maker = subprocess.Popen([sys.executable, "-m", "darling_nix", "darling", "toolchain",
-                              "--install", darling_install.install, "--cache", str(cache),
-                              "--out", str(tmp_path / "out")],
+                              "--install", darling_install.install, "--cache", str(cache)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)
-        assert maker.poll() is None and not (tmp_path / "out").exists()
+        time.sleep(8)  # a toolchain is made in about 3 s
+        assert maker.poll() is None and not (cache / "toolchains").exists()
     finally:
         holder.communicate("")
-    _, err = maker.communicate(timeout=120)
+    made, err = maker.communicate(timeout=120)
     assert maker.returncode == 0, err
-    assert "another run holds it" in err and (tmp_path / "out" / "manifest.json").is_file()
+    assert "another run holds it" in err
+    assert Path(made.strip()).parent == cache / "toolchains"
+    assert (Path(made.strip()) / "manifest.json").is_file()
 
 
 def test_another_keys_toolchain_with_foreign_files_is_not_replaced(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .. import compat
-from ..darling.cache import default_cache
+from ..darling.cache import CacheLockError, default_cache
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 from .darling_cmds import CacheOption, InstallOption, say_step, selected_install
 
@@ -49,6 +49,8 @@ def compat_command(
             executables[program.name] = compat.unpack(program, compat.fetch(program, store))
     except compat.FetchError as error:
         fail(str(error), EXIT_FETCH)
+    except CacheLockError as error:
+        fail(str(error))
     if fetch_only:
         return
     _, installed, _ = selected_install(install, store)

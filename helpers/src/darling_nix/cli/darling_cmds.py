@@ -17,7 +17,7 @@ from .. import compat, stdenv_lite
 from ..darling import build as darling_build
 from ..darling import deps, host_nix, sources, toolchain
 from ..darling import nix as nix_tarball
-from ..darling.cache import CacheLockError, Layout, default_cache, locked
+from ..darling.cache import CacheLockError, Layout, default_cache
 from ..darling.compiler import CompileError, DarwinCompiler
 from .common import EXIT_FAILED, JsonOption, fail, print_json
 
@@ -153,9 +153,9 @@ def toolchain_command(
     --json, its manifest)."""
     cache, installed, compilers = selected_install(install, cache)
     try:
-        root = out or toolchain.default_root(cache, installed, compilers)
-        with locked(Layout(cache).steps_lock):  # what deps and nix use may not be replaced
-            made, _ = toolchain.make(installed, root, compilers)
+        # the cache's (under its lock: what deps and nix use may not be replaced) or OUT's
+        made = toolchain.in_cache(cache, installed, compilers) if out is None \
+            else toolchain.make(installed, out, compilers)[0]
     except (toolchain.ToolchainError, CacheLockError) as error:
         fail(str(error))
     except CompileError as error:

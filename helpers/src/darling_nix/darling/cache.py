@@ -228,13 +228,13 @@ def _acquired(lock: Path) -> Iterator[None]:
 
 # What the caller's environment would change in a build unseen by its key: compilers and their
 # flags and search paths (clang honours CPATH and friends even under -nostdinc, and adds
-# CCC_OVERRIDE_OPTIONS to every command; make takes variables from MAKEFLAGS), where
-# pkg-config, CMake and meson look for libraries, where `install` puts files. A build sees its
-# own values of these or none.
+# CCC_OVERRIDE_OPTIONS to every command), make's (it takes variables from MAKEFLAGS and reads
+# the makefiles MAKEFILES names), where pkg-config, CMake and meson look for libraries, where
+# `install` puts files. A build sees its own values of these or none.
 UNKEYED_VARIABLES = frozenset((
     "CC", "CXX", "CPP", "OBJC", "OBJCXX", "ASM", "CCAS", "LD", "CC_LD", "CXX_LD", "AR", "NM",
     "RANLIB", "STRIP", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "OBJCFLAGS", "OBJCXXFLAGS", "ASMFLAGS",
-    "CCASFLAGS", "LDFLAGS", "LIBS", "CCC_OVERRIDE_OPTIONS", "MAKEFLAGS", "GNUMAKEFLAGS",
+    "CCASFLAGS", "LDFLAGS", "LIBS", "CCC_OVERRIDE_OPTIONS", "MAKEFLAGS", "GNUMAKEFLAGS", "MAKEFILES",
     "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH", "LIBRARY_PATH",
     "GCC_EXEC_PREFIX", "COMPILER_PATH", "CONFIG_SITE", "PKG_CONFIG", "PKG_CONFIG_PATH",
     "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR", "DESTDIR", "CMAKE_PREFIX_PATH",

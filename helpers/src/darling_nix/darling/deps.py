@@ -87,18 +87,24 @@ def built_by(kind: str) -> list[str]:
 def build_dep(name: str, toolchain: CrossToolchain, cache: Path, say: Say) -> Built:
     """NAME built into the toolchain's sysroot, unless its stamp says it is there already."""
     recipe = checked([name], toolchain.kind)[name]  # a bad recipe is named before the lock
-    # what it links against is built first, and a rebuilt one means this is rebuilt too
-    before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
     root = sysroot(cache, toolchain)
     stamp = root / ".deps" / f"{name}.json"
-    wanted = recipe_hash({**recipe, "after": [b.recipe for b in before]} if before else recipe,
-                         toolchain)
-    found = _stamped(stamp, wanted)
+    found = _stamped(stamp, _wanted(recipe, toolchain, cache, say))
     if found is not None:
         return found
-    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
+    with locked(Layout(cache).steps_lock):
+        # again: while this run waited, another may have built this or what it links against
+        wanted = _wanted(recipe, toolchain, cache, say)
         return _stamped(stamp, wanted) or _build_dep(name, recipe, root, stamp, wanted,
                                                      toolchain, cache, say)
+
+
+def _wanted(recipe: dict[str, object], toolchain: CrossToolchain, cache: Path, say: Say) -> str:
+    """The recipe hash RECIPE's stamp must carry: what it links against is built first, and
+    a rebuilt one means this is rebuilt too."""
+    before = [build_dep(dep, toolchain, cache, say) for dep in strings(recipe, "after")]
+    return recipe_hash({**recipe, "after": [b.recipe for b in before]} if before else recipe,
+                       toolchain)
 
 
 def _stamped(stamp: Path, wanted: str) -> Built | None:

@@ -131,17 +131,26 @@ def build_nix(toolchain: CrossToolchain, cache: Path, say: deps.Say, which: str 
               compilers: DarwinCompiler | None = None) -> NixTarball:
     """The darwin Nix tarball of WHICH's recipe, built unless <cache>/nix/KEY has it already."""
     nix = recipe(which)
-    built, cxx = build_inputs(nix, toolchain, cache, say, compilers)
-    key = build_key(nix, toolchain, built, cxx.key if cxx else None)
-    out = _out(cache, key)
-    found = read_manifest(out)
+    found, _, _ = _inputs_and_found(nix, toolchain, cache, say, compilers)
     if found is not None:
         return found
     missing = missing_tools(nix)
     if missing:
         raise deps.DepInputError(f"nix: its build needs {' '.join(missing)} on the build machine")
-    with locked(Layout(cache).steps_lock):  # a run that waited finds the other's build
-        return read_manifest(out) or _build_nix(nix, key, toolchain, cxx, cache, say)
+    with locked(Layout(cache).steps_lock):
+        # again: while this run waited, another may have rebuilt an input or this Nix
+        found, key, cxx = _inputs_and_found(nix, toolchain, cache, say, compilers)
+        return found or _build_nix(nix, key, toolchain, cxx, cache, say)
+
+
+def _inputs_and_found(nix: dict[str, object], toolchain: CrossToolchain, cache: Path,
+                      say: deps.Say, compilers: DarwinCompiler | None
+                      ) -> tuple[NixTarball | None, str, CrossToolchain | None]:
+    """NIX's inputs, built if missing; the tarball of their key if the cache has it, the key,
+    and the C++20 toolchain (meson builds)."""
+    built, cxx = build_inputs(nix, toolchain, cache, say, compilers)
+    key = build_key(nix, toolchain, built, cxx.key if cxx else None)
+    return read_manifest(_out(cache, key)), key, cxx
 
 
 def _build_nix(nix: dict[str, object], key: str, toolchain: CrossToolchain,
