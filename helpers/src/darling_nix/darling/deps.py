@@ -173,11 +173,12 @@ def strings(recipe: dict[str, object], key: str) -> list[str]:
 def environment(toolchain: CrossToolchain, prefix: Path) -> dict[str, str]:
     """The cross compilers, and the sysroot as the only place headers, libraries and
     pkg-config files of dependencies are found (never the build machine's own)."""
-    return build_environment({"CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
-            "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip,
-            "CPPFLAGS": f"-I{prefix}/include", "LDFLAGS": f"-L{prefix}/lib",
-            "PKG_CONFIG_LIBDIR": f"{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig",
-            "PKG_CONFIG_PATH": ""})
+    return build_environment({
+        "CC": toolchain.cc, "CXX": toolchain.cxx, "AR": toolchain.ar,
+        "RANLIB": toolchain.ranlib, "NM": toolchain.nm, "STRIP": toolchain.strip,
+        "CPPFLAGS": f"-I{prefix}/include", "LDFLAGS": f"-L{prefix}/lib",
+        "PKG_CONFIG_LIBDIR": f"{prefix}/lib/pkgconfig:{prefix}/share/pkgconfig",
+        "PKG_CONFIG_PATH": ""})
 
 
 def _autotools(recipe: dict[str, object], top: Path, prefix: Path, stage: Path,
