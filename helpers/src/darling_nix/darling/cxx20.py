@@ -23,7 +23,6 @@ KEY hashes the base toolchain's key, the wheel's sha256 and this module's FORMAT
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -38,7 +37,7 @@ from ..removal import remove_tree
 from . import sources
 from .cache import Layout, content_key, locked
 from .compiler import MACOS_MIN, TARGET, DarwinCompiler
-from .toolchain import CrossToolchain, ToolchainError, cmake_file, meson_file
+from .toolchain import CrossToolchain, ToolchainError, cmake_file, made_already, meson_file
 
 FORMAT = 3
 ZIG_TARGET = f"x86_64-macos.{MACOS_MIN}"
@@ -94,22 +93,17 @@ def in_cache(cache: Path, base: CrossToolchain, compilers: DarwinCompiler,
     program = zig_program()
     key = content_key({"format": FORMAT, "base": base.key, "zig": program.sha256})
     root = Layout(cache).toolchains / f"cxx20-{key}"
-    with contextlib.suppress(OSError, ValueError, TypeError):
-        found = CrossToolchain.read(root)
-        if found.key == key:
-            return found
+    found = made_already(root, key)
+    if found is not None:
+        return found
     with locked(Layout(cache).steps_lock):  # two makers would replace each other's
-        return _made(cache, root, key, program, base, compilers, download)
+        return made_already(root, key) or _made(cache, root, key, program, base, compilers,
+                                                download)
 
 
 def _made(cache: Path, root: Path, key: str, program: compat.Program, base: CrossToolchain,
           compilers: DarwinCompiler, download: compat.Download) -> CrossToolchain:
-    """The toolchain of KEY made in ROOT (unless a run this one waited for made it), with
-    the steps lock held."""
-    with contextlib.suppress(OSError, ValueError, TypeError):
-        found = CrossToolchain.read(root)
-        if found.key == key:
-            return found
+    """The toolchain of KEY made in ROOT, with the steps lock held."""
     zig = compat.unpack(program, compat.fetch(program, cache, download))
     root.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))

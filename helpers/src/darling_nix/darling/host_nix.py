@@ -173,8 +173,7 @@ def _out(cache: Path, key: str) -> Path:
 def read_manifest(out: Path) -> HostNix | None:
     """OUT's record if it is OUT's own and its nix is there; else None (then it is built)."""
     found = read_record(HostNix, out / "manifest.json")
-    if found is None or found.key != out.name or not isinstance(found.prefix, str) \
-            or Path(found.prefix) != out / "nix":
+    if found is None or found.key != out.name or Path(found.prefix) != out / "nix":
         return None
     return found if (found.bin / "nix").is_file() else None
 

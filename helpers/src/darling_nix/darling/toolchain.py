@@ -106,8 +106,8 @@ def in_cache(cache: Path, installed: Installed,
     """The toolchain for INSTALLED in its place in CACHE (default_root), made if missing."""
     compilers = compilers or DarwinCompiler.for_install(installed)
     root = default_root(cache, installed, compilers)
-    existing = _read_existing(root)
-    if existing is not None and existing.key == root.name:
+    existing = made_already(root, root.name)  # the root is named by its key
+    if existing is not None:
         return existing
     with locked(Layout(cache).steps_lock):  # two makers would replace each other's
         return make(installed, root, compilers)[0]
@@ -123,6 +123,12 @@ def _read_existing(root: Path) -> CrossToolchain | None:
         return CrossToolchain.read(root)
     except (OSError, ValueError, TypeError):
         return None
+
+
+def made_already(root: Path, key: str) -> CrossToolchain | None:
+    """The toolchain in ROOT if it is KEY's; None if ROOT holds none or another."""
+    existing = _read_existing(root)
+    return existing if existing is not None and existing.key == key else None
 
 
 def make(installed: Installed, root: Path,
